@@ -1,0 +1,146 @@
+"""The experiment configuration: one dataclass per concern, validated in one place.
+
+A config file (TOML or JSON) sets defaults and command-line flags override them. The resolved config
+is saved as `config.json` in the run directory and inside every checkpoint, so a run can be rebuilt
+from its folder alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.augment.spec import AugmentSpec, preset
+from workbench.errors import ConfigError
+from workbench.serial import from_plain
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "lars")
+SCHEDULES = ("cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # image folder; "" means the built-in demo dataset
+    image_size: int = 32  # every image is decoded once at this resolution (shorter side, centre crop)
+    cache_dir: str | None = None  # on-disk decode cache (never inside the image folder); None: memory only
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "seed-cnn"
+    # Which backbone features form the representation used by kNN, UMAP and export (not the head output).
+    representation: str = "final"
+    small_stem: bool | None = None  # ResNets: 3x3 stem without max-pool; None chooses it at <= 64 px
+
+
+@dataclass
+class MethodConfig:
+    name: str = "simclr"
+    temperature: float = 0.5  # SimCLR's NT-Xent temperature (Chen et al. 2020, CIFAR setting)
+    proj_hidden_dim: int = 512
+    proj_output_dim: int = 128  # SimCLR projects to 128-d
+    proj_layers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    momentum: float = 0.9  # SGD and LARS
+    schedule: str = "cosine"
+    warmup_steps: int = 50  # linear warm-up from 0, then the schedule
+    final_lr_fraction: float = 0.0  # cosine decays to lr * this
+    grad_clip: float | None = None  # max gradient norm; None: no clipping
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    max_steps: int | None = None
+    time_budget_s: float | None = None  # stop (and finish the cosine schedule) after this many seconds
+    batch_size: int = 256
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA when supported, fp32 elsewhere
+    channels_last: bool | None = None  # None: on for CUDA convolutional encoders
+    workers: int = 2  # threads for decoding images and preparing augmented batches
+    seed: int = 0
+    checkpoint_every_s: float = 60.0  # `last.pt` at least this often (and at every epoch end and stop)
+    checkpoint_every_epochs: int = 10  # keep `epoch-NNNN.pt` snapshots this often; 0 disables them
+    knn_every_epochs: int = 0  # online kNN on the training folder (when it has labels); 0 disables
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentSpec = field(default_factory=lambda: preset("light"))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        config = from_plain(cls, data, "config")
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Check every value early, with a message naming the field; registry names are checked by fit()."""
+        d, m, o, t = self.data, self.method, self.optim, self.train
+        _check(8 <= d.image_size <= 1024, f"data.image_size must be between 8 and 1024 pixels, got {d.image_size}.")
+        self.augment.validate()
+        _check(m.temperature > 0, f"method.temperature must be positive, got {m.temperature}.")
+        _check(m.proj_hidden_dim >= 1 and m.proj_output_dim >= 1, "method projection sizes must be positive.")
+        _check(m.proj_layers >= 1, f"method.proj_layers must be at least 1, got {m.proj_layers}.")
+        _check(o.name in OPTIMIZERS, f"optim.name must be one of {', '.join(OPTIMIZERS)}, got '{o.name}'.")
+        _check(o.schedule in SCHEDULES, f"optim.schedule must be one of {', '.join(SCHEDULES)}, got '{o.schedule}'.")
+        _check(math.isfinite(o.lr) and o.lr > 0, f"optim.lr must be a positive number, got {o.lr}.")
+        _check(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}.")
+        _check(o.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
+        _check(0 <= o.final_lr_fraction <= 1, f"optim.final_lr_fraction must be in [0, 1], got {o.final_lr_fraction}.")
+        _check(o.grad_clip is None or o.grad_clip > 0, f"optim.grad_clip must be positive, got {o.grad_clip}.")
+        _check(t.epochs >= 1, f"train.epochs must be at least 1, got {t.epochs}.")
+        _check(t.max_steps is None or t.max_steps >= 1, f"train.max_steps must be at least 1, got {t.max_steps}.")
+        _check(
+            t.time_budget_s is None or t.time_budget_s > 0,
+            f"train.time_budget_s must be positive, got {t.time_budget_s}.",
+        )
+        _check(t.batch_size >= 2, f"train.batch_size must be at least 2 (contrastive pairs), got {t.batch_size}.")
+        _check(t.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}, got '{t.device}'.")
+        _check(t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got '{t.precision}'.")
+        _check(t.workers >= 0, f"train.workers must be >= 0, got {t.workers}.")
+        _check(t.checkpoint_every_s > 0, f"train.checkpoint_every_s must be positive, got {t.checkpoint_every_s}.")
+        _check(t.checkpoint_every_epochs >= 0, "train.checkpoint_every_epochs must be >= 0.")
+        _check(t.knn_every_epochs >= 0, "train.knn_every_epochs must be >= 0.")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read a TOML or JSON config file; fields it leaves out keep their defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist.")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Config file '{path}' could not be read: {exc}.") from None
+    return ExperimentConfig.from_dict(data)
+
+
+def config_to_json(config: ExperimentConfig) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=False) + "\n"
