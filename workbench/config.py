@@ -73,7 +73,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every_s: float = 60.0  # `last.pt` at least this often (and at every epoch end and stop)
     checkpoint_every_epochs: int = 10  # keep `epoch-NNNN.pt` snapshots this often; 0 disables them
-    knn_every_epochs: int = 0  # online kNN on the training folder (when it has labels); 0 disables
+    snapshot_every_s: float | None = None  # keep `time-NNNNNNs.pt` snapshots this often (learning curves)
+    monitor_every_epochs: int = 1  # label-free health (and kNN when labelled) on a fixed subset; 0 disables
 
 
 @dataclass
@@ -121,7 +122,8 @@ class ExperimentConfig:
         _check(t.workers >= 0, f"train.workers must be >= 0, got {t.workers}.")
         _check(t.checkpoint_every_s > 0, f"train.checkpoint_every_s must be positive, got {t.checkpoint_every_s}.")
         _check(t.checkpoint_every_epochs >= 0, "train.checkpoint_every_epochs must be >= 0.")
-        _check(t.knn_every_epochs >= 0, "train.knn_every_epochs must be >= 0.")
+        _check(t.snapshot_every_s is None or t.snapshot_every_s > 0, "train.snapshot_every_s must be positive.")
+        _check(t.monitor_every_epochs >= 0, "train.monitor_every_epochs must be >= 0.")
 
 
 def _check(ok: bool, message: str) -> None:

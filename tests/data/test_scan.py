@@ -1,0 +1,141 @@
+"""scan_folder: what a user's folder is turned into (paths, labels, skipped) and every refusal sentence."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hostile_folder import can_symlink, make_hostile_folder, noise
+
+from workbench.data import ScanReport, SkippedFile, scan_folder
+from workbench.errors import Cancelled, DataError
+
+
+def touch_png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise(4).save(path, "PNG")
+
+
+def test_recursive_case_insensitive_sorted_and_labelled(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    for rel in ["b/x/y/deep.png", "a/1.PNG", "a/2.JpEg", "b/z.webp", "top.Tif", "a/0.gif"]:
+        touch_png(root / rel)
+    (root / "c").mkdir()
+    (root / "c" / "readme.txt").write_text("no images here")
+    report = scan_folder(root)
+    assert report.root == str(root.resolve())
+    assert report.paths == ["a/0.gif", "a/1.PNG", "a/2.JpEg", "b/x/y/deep.png", "b/z.webp", "top.Tif"]
+    assert report.class_names == ["a", "b"]  # "c" holds no images: not a class
+    assert report.labels == [0, 0, 0, 1, 1, -1]  # root-level image is unlabelled
+    assert report.has_labels
+    assert report.formats == {"GIF": 1, "JPEG": 1, "PNG": 2, "TIFF": 1, "WEBP": 1}
+    assert scan_folder(root).paths == report.paths  # deterministic
+
+
+def test_flat_folder_has_no_labels(tmp_path: Path) -> None:
+    for i in range(3):
+        touch_png(tmp_path / f"{i}.png")
+    report = scan_folder(tmp_path)
+    assert report.class_names == [] and not report.has_labels
+    assert report.labels == [-1, -1, -1]
+
+
+def test_hidden_files_and_folders_are_skipped(tmp_path: Path) -> None:
+    touch_png(tmp_path / "cls" / "ok.png")
+    touch_png(tmp_path / "cls" / ".hidden.png")
+    touch_png(tmp_path / ".cache" / "thumb.png")
+    touch_png(tmp_path / "cls" / ".git" / "x.png")
+    report = scan_folder(tmp_path)
+    assert report.paths == ["cls/ok.png"]
+    assert report.skipped == []
+
+
+def test_symlink_loop_terminates_and_linked_folder_is_followed_once(tmp_path: Path) -> None:
+    if not can_symlink(tmp_path):
+        pytest.skip("symlinks not available")
+    outside = tmp_path / "outside"
+    touch_png(outside / "o.png")
+    root = tmp_path / "root"
+    touch_png(root / "a" / "1.png")
+    (root / "a" / "loop").symlink_to("..", target_is_directory=True)  # a/loop -> root
+    (root / "a" / "self").symlink_to(".", target_is_directory=True)  # a/self -> a
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "linked_again").symlink_to(outside, target_is_directory=True)
+    report = scan_folder(root)
+    assert report.paths == ["a/1.png", "linked/o.png"]
+    assert report.class_names == ["a", "linked"]
+
+
+def test_broken_link_is_reported(tmp_path: Path) -> None:
+    if not can_symlink(tmp_path):
+        pytest.skip("symlinks not available")
+    touch_png(tmp_path / "ok.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "missing.png")
+    report = scan_folder(tmp_path)
+    assert report.paths == ["ok.png"]
+    assert [s.path for s in report.skipped] == ["gone.png"]
+    assert "broken link" in report.skipped[0].reason
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"^Folder '.*nope' does not exist\.$"):
+        scan_folder(tmp_path / "nope")
+
+
+def test_file_is_not_a_folder(tmp_path: Path) -> None:
+    touch_png(tmp_path / "a.png")
+    with pytest.raises(DataError, match=r"^'.*a\.png' is not a folder\.$"):
+        scan_folder(tmp_path / "a.png")
+
+
+def test_folder_without_images(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    touch_png(tmp_path / ".hidden.png")
+    with pytest.raises(DataError, match=r"^Folder '.*' contains no image files \(.*\.jpg.*\.png.*\)\.$"):
+        scan_folder(tmp_path)
+
+
+def test_unreadable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    touch_png(tmp_path / "a.png")
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "listdir", denied)  # chmod does not stop root, so simulate the OS refusing
+    with pytest.raises(DataError, match=r"^Folder '.*' cannot be read \(Permission denied\)\.$"):
+        scan_folder(tmp_path)
+
+
+def test_should_stop_cancels(tmp_path: Path) -> None:
+    touch_png(tmp_path / "a" / "1.png")
+    with pytest.raises(Cancelled):
+        scan_folder(tmp_path, should_stop=lambda: True)
+
+
+def test_progress_ends_with_done_equals_total(tmp_path: Path) -> None:
+    for i in range(5):
+        touch_png(tmp_path / f"{i}.png")
+    calls = []
+    scan_folder(tmp_path, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (5, 5)
+
+
+def test_report_round_trip_save_and_summary(tmp_path: Path) -> None:
+    root = make_hostile_folder(tmp_path / "h")
+    report = scan_folder(root)
+    assert ScanReport.from_dict(report.to_dict()) == report
+    out = tmp_path / "report.json"
+    report.save(out)
+    assert ScanReport.from_dict(json.loads(out.read_text())) == report
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # no temp file left
+
+    report.skipped = [SkippedFile(f"bad{i:02d}.png", "truncated image file") for i in range(25)]
+    text = report.summary()
+    assert f"Found {len(report.paths)} images" in text
+    assert re.search(r"^\s+sub\s+2$", text, re.M) and re.search(r"^\s+\(unlabelled\)\s+12$", text, re.M)
+    assert "Skipped 25 files:" in text
+    assert "bad00.png: truncated image file" in text
+    assert "bad24.png" not in text and "and 5 more" in text

@@ -1,0 +1,139 @@
+"""The command line as a user meets it: outputs, and one clear sentence for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import write_class_folder
+from workbench.cli import main
+from workbench.engine.runs import read_csv
+
+TINY = ["--encoder", "small-cnn", "--batch-size", "8", "--workers", "0", "--device", "cpu"]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_sentence_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    data = write_class_folder(root / "images", per_class=10)
+    code = main(["train", "--data", str(data), "--out", str(root / "run"), "--max-steps", "3", *TINY])
+    assert code == 0
+    return data, root / "run"
+
+
+def test_train_prints_scan_report_and_result(trained_run, capsys, tmp_path):
+    data, _ = trained_run
+    code, out, err = run_cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "r"), "--max-steps", "2",
+                             *TINY)
+    assert code == 0
+    assert "status: finished" in out and "steps: 2" in out
+    assert "20 images" in err  # the scan report
+
+
+def test_embed_writes_documented_arrays(trained_run, capsys, tmp_path):
+    data, run = trained_run
+    out_file = tmp_path / "emb.npz"
+    code, out, _ = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(out_file))
+    assert code == 0 and out_file.is_file()
+    arrays = np.load(out_file)
+    assert arrays["embeddings"].dtype == np.float32 and arrays["embeddings"].shape[0] == 20
+    assert len(arrays["paths"]) == 20 and set(arrays["labels"]) == {"circle", "square"}
+    assert "umap" not in arrays
+
+
+def test_eval_prints_one_json_line(trained_run, capsys):
+    data, run = trained_run
+    code, out, _ = run_cli(capsys, "eval", str(run), "--train", str(data), "--test", str(data))
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    for key in ("knn_top1", "knn_top1_untrained", "knn_top1_raw", "linear_top1", "alignment", "uniformity",
+                "effective_rank"):
+        assert isinstance(result[key], float), key
+    assert 0.0 <= result["knn_top1"] <= 1.0
+
+
+def test_bad_input_gets_one_sentence(trained_run, capsys, tmp_path):
+    data, run = trained_run
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not an image")
+    (broken / "b.jpg").write_bytes(b"")
+    out = str(tmp_path / "out")
+    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(tmp_path / "missing"), "--out", out)[::2],
+                              "does not exist")
+    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(empty), "--out", out)[::2], "no image files")
+    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(broken), "--out", out, *TINY)[::2],
+                              "no readable images")
+    assert_one_sentence_error(*run_cli(capsys, "embed", str(tmp_path), "--data", str(data), "--out",
+                                       str(tmp_path / "e.npz"))[::2], "not a run folder")
+    assert_one_sentence_error(*run_cli(capsys, "eval", str(tmp_path / "nope"), "--train", str(data), "--test",
+                                       str(data))[::2], "does not exist")
+    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(data), "--out", out, "--encoder", "nope",
+                                       "--workers", "0")[::2], "Unknown encoder 'nope'")
+    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(data), "--out", out, "--batch-size", "1")[::2],
+                              "batch_size")
+    assert_one_sentence_error(*run_cli(capsys, "train", "--out", str(run), "--resume", "--method", "simclr")[::2],
+                              "cannot change when resuming")
+    assert_one_sentence_error(*run_cli(capsys, "embed", str(run), "--data", str(data), "--out",
+                                       str(data / "inside.npz"))[::2], "inside the image folder")
+    assert not (data / "inside.npz").exists()
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    """kill -9 in the middle of training, then --resume: it continues from the last checkpoint."""
+    data = write_class_folder(tmp_path / "images", per_class=16)
+    config = tmp_path / "config.toml"
+    config.write_text("[train]\ncheckpoint_every_s = 0.2\nmonitor_every_epochs = 0\n")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "workbench", "train", "--data", str(data), "--out", str(run), "--config", str(config),
+           "--max-steps", "100000", "--epochs", "100000", *TINY]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            metrics = run / "metrics.csv"
+            if (run / "checkpoints" / "last.pt").exists() and metrics.exists() and len(read_csv(metrics)) >= 12:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    import torch
+
+    saved_step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["position"]["step"]
+    assert saved_step >= 1
+    result = subprocess.run([sys.executable, "-m", "workbench", "train", "--out", str(run), "--resume",
+                             "--max-steps", str(saved_step + 5)], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"Resuming at step {saved_step}" in result.stderr
+    steps = [int(r["step"]) for r in read_csv(run / "metrics.csv")]
+    assert steps == list(range(1, saved_step + 6))
