@@ -212,7 +212,7 @@ class ConsoleReporter:
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.stop_requested = False
         self._last_print = 0.0
         self._open_line = False
