@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_class_folder
+from tests.data.hostile_folder import HOSTILE_BAD, folder_fingerprint, make_hostile_folder
 from workbench.cli import main
 from workbench.engine.runs import read_csv
 
@@ -104,6 +105,20 @@ def test_bad_input_gets_one_sentence(trained_run, capsys, tmp_path):
     assert_one_sentence_error(*run_cli(capsys, "embed", str(run), "--data", str(data), "--out",
                                        str(data / "inside.npz"))[::2], "inside the image folder")
     assert not (data / "inside.npz").exists()
+
+
+def test_hostile_folder_trains_reports_every_skipped_file_and_stays_untouched(capsys, tmp_path):
+    root = make_hostile_folder(tmp_path / "hostile")
+    before = folder_fingerprint(root)
+    code, out, err = run_cli(capsys, "train", "--data", str(root), "--out", str(tmp_path / "run"), "--max-steps", "2",
+                             *TINY)
+    assert code == 0 and "status: finished" in out
+    for name, reason in HOSTILE_BAD.items():
+        line = next(line for line in err.splitlines() if name in line)
+        assert reason in line
+    saved = json.loads((tmp_path / "run" / "scan_report.json").read_text())
+    assert {Path(s["path"]).name for s in saved["skipped"]} >= set(HOSTILE_BAD)
+    assert folder_fingerprint(root) == before
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

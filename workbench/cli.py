@@ -84,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gui(data: str | None) -> int:
-    print("The desktop app is not available in this version yet; use `workbench train`, `workbench embed` and "
-          "`workbench eval` from the command line.", file=sys.stderr)
-    return 1
+    try:
+        from workbench.gui.app import run_app
+    except ImportError as exc:  # e.g. Qt's system libraries are missing (see README)
+        raise WorkbenchError(f"The desktop app cannot start because Qt cannot be loaded ({exc}).") from None
+    return run_app(data)
 
 
 def _list() -> int:

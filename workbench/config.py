@@ -55,7 +55,7 @@ class OptimConfig:
     weight_decay: float = 1e-6
     momentum: float = 0.9  # SGD and LARS
     schedule: str = "cosine"
-    warmup_steps: int = 50  # linear warm-up from 0, then the schedule
+    warmup_fraction: float = 0.05  # linear warm-up over this fraction of the run (steps or time budget)
     final_lr_fraction: float = 0.0  # cosine decays to lr * this
     grad_clip: float | None = None  # max gradient norm; None: no clipping
 
@@ -107,7 +107,7 @@ class ExperimentConfig:
         _check(o.schedule in SCHEDULES, f"optim.schedule must be one of {', '.join(SCHEDULES)}, got '{o.schedule}'.")
         _check(math.isfinite(o.lr) and o.lr > 0, f"optim.lr must be a positive number, got {o.lr}.")
         _check(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}.")
-        _check(o.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
+        _check(0 <= o.warmup_fraction < 1, f"optim.warmup_fraction must be in [0, 1), got {o.warmup_fraction}.")
         _check(0 <= o.final_lr_fraction <= 1, f"optim.final_lr_fraction must be in [0, 1], got {o.final_lr_fraction}.")
         _check(o.grad_clip is None or o.grad_clip > 0, f"optim.grad_clip must be positive, got {o.grad_clip}.")
         _check(t.epochs >= 1, f"train.epochs must be at least 1, got {t.epochs}.")

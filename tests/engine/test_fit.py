@@ -21,7 +21,7 @@ def tiny_config(data: Path, **train) -> ExperimentConfig:
     config.model.encoder = "small-cnn"
     config.method.proj_hidden_dim = 64
     config.method.proj_output_dim = 32
-    config.optim.warmup_steps = 2
+    config.optim.warmup_fraction = 0.1
     config.train.batch_size = 8
     config.train.workers = 0
     config.train.device = "cpu"

@@ -13,12 +13,13 @@ from workbench.engine.optim import LARS, build_optimizer, lr_at
 
 
 def test_warmup_then_cosine_to_the_floor():
-    config = OptimConfig(lr=1.0, warmup_steps=10, final_lr_fraction=0.1)
-    assert lr_at(config, 0, 0.0) == pytest.approx(0.1)
-    assert lr_at(config, 9, 0.01) == pytest.approx(1.0)
-    assert lr_at(config, 50, 0.5) == pytest.approx(0.1 + 0.9 * 0.5)
-    assert lr_at(config, 100, 1.0) == pytest.approx(0.1)
-    assert lr_at(OptimConfig(lr=0.5, warmup_steps=0, schedule="constant"), 70, 0.9) == 0.5
+    config = OptimConfig(lr=1.0, warmup_fraction=0.1, final_lr_fraction=0.1)
+    assert lr_at(config, 0.01) == pytest.approx(0.1)
+    assert lr_at(config, 0.05) == pytest.approx(0.5)
+    assert lr_at(config, 0.1) == pytest.approx(1.0)
+    assert lr_at(config, 0.55) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert lr_at(config, 1.0) == pytest.approx(0.1)
+    assert lr_at(OptimConfig(lr=0.5, warmup_fraction=0.0, schedule="constant"), 0.9) == 0.5
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "lars"])

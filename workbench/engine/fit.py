@@ -30,6 +30,7 @@ from workbench.methods import Method, create_method
 from workbench.models import create_encoder
 
 CHECKPOINT_FORMAT = 1
+GPU_CACHE_LIMIT_BYTES = 4 * 2**30
 
 
 @dataclass
@@ -98,13 +99,18 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
         raise TrainingError(f"Training needs at least 2 readable images; the folder has {n_images}.")
     batch_size = min(config.train.batch_size, n_images)
     steps_per_epoch = n_images // batch_size
+    # On a GPU, keep the whole uint8 cache there when it is small: batches are then gathered without host copies.
+    on_device = device.type == "cuda" and data.images.nbytes <= GPU_CACHE_LIMIT_BYTES
+    pool = data.images.to(device) if on_device else data.images
 
     # ---- model and optimizer --------------------------------------------------------------------------
     torch.manual_seed(config.train.seed)
     method = build_method(config)
     spec = config.augment if config.augment.n_views == method.n_views else config.augment.with_views(method.n_views)
     channels_last = _use_channels_last(config, device)
-    method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
+    method.to(device)
+    if channels_last:
+        method.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(method, config.optim)
     amp_dtype = autocast_dtype(device, config.train.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -159,12 +165,12 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
                     break
                 step_started = time.perf_counter()
                 start = pos.epoch_step * batch_size
-                batch = data.images[order[start:start + batch_size]].to(device, non_blocking=True)
+                batch = pool[order[start:start + batch_size].to(pool.device)].to(device, non_blocking=True)
                 views = make_views(spec, batch, _step_seed(config.train.seed, pos.step))
                 if channels_last:
                     views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-                progress = max(pos.step / total_steps, clock.elapsed() / budget if budget else 0.0)
-                lr = lr_at(config.optim, pos.step, progress)
+                progress = max((pos.step + 1) / total_steps, clock.elapsed() / budget if budget else 0.0)
+                lr = lr_at(config.optim, progress)
                 set_lr(optimizer, lr)
 
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):

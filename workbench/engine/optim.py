@@ -76,19 +76,20 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
     return OPTIMIZER_FACTORIES[config.name](groups, config)
 
 
-def lr_at(config: OptimConfig, step: int, progress: float) -> float:
-    """Learning rate for a step: linear warm-up over `warmup_steps`, then the schedule over `progress` in [0, 1].
+def lr_at(config: OptimConfig, progress: float) -> float:
+    """Learning rate at `progress` in (0, 1], the fraction of the run done after this step (steps or time budget,
+    whichever is further), so a time-budgeted run still warms up and ends its cosine inside its budget.
 
-    `progress` is the fraction of the run done (steps or time budget, whichever is further), so a time-budgeted run
-    still ends its cosine at the end of its budget.
+    Linear warm-up over the first `warmup_fraction` of the run, then the schedule over the rest.
     """
-    if config.warmup_steps and step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < config.warmup_fraction:
+        return config.lr * progress / config.warmup_fraction
     if config.schedule == "constant":
         return config.lr
-    progress = min(max(progress, 0.0), 1.0)
+    rest = (progress - config.warmup_fraction) / (1.0 - config.warmup_fraction)
     floor = config.lr * config.final_lr_fraction
-    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * rest))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

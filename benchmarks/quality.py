@@ -1,0 +1,104 @@
+"""Quality benchmark: train for a time budget on a labelled split, then kNN top-1 over the run's learning curve.
+
+    python benchmarks/fashion_mnist.py /tmp/fm --train 10000 --test 2000
+    python benchmarks/quality.py --data /tmp/fm --budget 240 --out /tmp/quality-run [any `workbench train` flags]
+
+Trains with `workbench train` (snapshots every --every seconds), then scores every snapshot on DATA/test with
+DATA/train as the kNN memory bank, plus the same encoder untrained and raw pixels. --representations all also scores
+every representation the encoder offers (to choose the default). The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from workbench.analysis.embed import embed_images, raw_pixels
+from workbench.analysis.knn import knn_top1
+from workbench.analysis.probe import linear_probe_top1
+from workbench.cli import main as cli_main
+from workbench.config import ExperimentConfig, config_to_json, load_config
+from workbench.data import load_images
+from workbench.engine.evaluate import _labels_against, load_encoder
+from workbench.engine.runs import RunDir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path, help="folder with train/ and test/ class folders")
+    parser.add_argument("--budget", type=float, default=240.0, help="training time budget in seconds")
+    parser.add_argument("--every", type=float, default=60.0, help="snapshot interval in seconds")
+    parser.add_argument("--out", type=Path, help="run folder (default: a temporary folder)")
+    parser.add_argument("--representations", default="config", help="'config' or 'all'")
+    args, train_flags = parser.parse_known_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="quality-")) / "run"
+
+    # The snapshot interval goes into the config the run is started with (a copy of --config if one is given).
+    base = ExperimentConfig()
+    if "--config" in train_flags:
+        at = train_flags.index("--config")
+        base = load_config(train_flags[at + 1])
+        del train_flags[at : at + 2]
+    base.train.snapshot_every_s = args.every or None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    config_file = out.parent / f"{out.name}-config.json"
+    config_file.write_text(config_to_json(base))
+    flags = ["train", "--data", str(args.data / "train"), "--out", str(out), "--time-budget", str(args.budget),
+             "--epochs", "100000", "--config", str(config_file), *train_flags]
+    started = time.perf_counter()
+    if cli_main(flags) != 0:
+        sys.exit("training failed")
+    wall = time.perf_counter() - started
+
+    run = RunDir.open(out)
+    config = run.load_config()
+    train = load_images(args.data / "train", config.data.image_size)
+    test = load_images(args.data / "test", config.data.image_size)
+    test_labels = _labels_against(train, test)
+
+    def score(checkpoint: str, trained: bool, rep: str) -> float:
+        _, encoder = load_encoder(out, checkpoint=checkpoint, device="cpu", trained=trained)
+        f_train = embed_images(encoder, train.images, config.augment, representation=rep)
+        f_test = embed_images(encoder, test.images, config.augment, representation=rep)
+        return knn_top1(f_train, train.labels, f_test, test_labels)
+
+    _, probe_encoder = load_encoder(out, device="cpu")
+    reps = list(probe_encoder.representations) if args.representations == "all" else [config.model.representation]
+    snapshots = sorted((p.stem for p in run.checkpoints.glob("time-*.pt")), key=_seconds)
+    curve = [{"time_s": _seconds(name), "knn_top1": round(score(name, True, config.model.representation), 4)}
+             for name in snapshots]
+    status = run.status()
+    result: dict = {
+        "encoder": config.model.encoder, "method": config.method.name, "preset": config.augment.name,
+        "image_size": config.data.image_size, "batch_size": config.train.batch_size, "budget_s": args.budget,
+        "steps": status.get("step"), "train_wall_s": round(wall, 1), "representation": config.model.representation,
+        "curve": curve, "threads": torch.get_num_threads(),
+    }
+    for rep in reps:
+        key = "" if rep == config.model.representation else f"_{rep}"
+        result[f"knn_top1{key}"] = round(score("last", True, rep), 4)
+        result[f"knn_top1_untrained{key}"] = round(score("last", False, rep), 4)
+    result["knn_top1_raw"] = round(knn_top1(raw_pixels(train.images), train.labels, raw_pixels(test.images),
+                                            test_labels), 4)
+    _, encoder = load_encoder(out, device="cpu")
+    rep = config.model.representation
+    result["linear_top1"] = round(linear_probe_top1(
+        embed_images(encoder, train.images, config.augment, representation=rep), train.labels,
+        embed_images(encoder, test.images, config.augment, representation=rep), test_labels), 4)
+    print(json.dumps(result))
+
+
+def _seconds(name: str) -> float:
+    match = re.search(r"(\d+)s$", name)
+    return float(match.group(1)) if match else float("inf")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Data workspace: the demo opens, the report shows, thumbnails arrive (only for visible rows), bad folders say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from tests.conftest import write_class_folder
+from workbench.data.scan import ScanReport, scan_folder
+from workbench.errors import DataError
+from workbench.gui.data_view import DataView
+
+
+def _wait_for_report(qtbot, window, root: Path | None = None):
+    view = window.data_view
+    qtbot.waitUntil(lambda: view.report() is not None and (root is None or view.report().root == str(root)),
+                    timeout=15000)
+    return view.report()
+
+
+def test_first_launch_opens_the_demo_with_report_and_thumbnails(qtbot, make_window):
+    window = make_window()
+    report = _wait_for_report(qtbot, window)
+    view = window.data_view
+    assert Path(report.root).name == "demo" and len(report.paths) == 1000
+    assert window.windowTitle() == "SSL Workbench — demo"
+    assert "1,000 images" in view.summary.headline.text()
+    assert view.summary.labels_table.rowCount() == 10
+    assert view.summary.labels_table.item(0, 0).text() == "bag" and view.summary.labels_table.item(0, 1).text() == "100"
+    assert "28 × 28 px (1,000)" in view.summary.details.text() and "PNG 1,000" in view.summary.details.text()
+    qtbot.waitUntil(lambda: {0, 1, 2, 3} <= set(view.model.cached_rows()), timeout=15000)  # the grid fills
+    visible = sum(view.grid.row_visible(r) for r in range(200))
+    assert 0 < view.model.requested <= visible + 4  # nothing off screen was decoded
+
+
+def test_clicking_a_thumbnail_shows_it_large_with_path_size_and_label(qtbot, image_folder):
+    view = DataView()
+    qtbot.addWidget(view)
+    view.resize(1000, 600)
+    view.show()
+    with qtbot.waitSignal(view.report_ready, timeout=10000):
+        view.open_folder(image_folder)
+    index = view.model.index(9)
+    with qtbot.waitSignal(view.detail.shown, timeout=10000):
+        view.grid.clicked.emit(index)
+    caption = view.detail.caption.text()
+    assert str(image_folder / "square" / "001.png") in caption and "32 × 32 px" in caption and "square" in caption
+    assert not view.detail.image.pixmap().isNull()
+    view.shutdown()
+
+
+def _missing(tmp: Path) -> Path:
+    return tmp / "nowhere"
+
+
+def _empty(tmp: Path) -> Path:
+    (tmp / "empty" / "sub").mkdir(parents=True)
+    (tmp / "empty" / "notes.txt").write_text("no images here")
+    return tmp / "empty"
+
+
+def _broken(tmp: Path) -> Path:
+    root = tmp / "broken"
+    root.mkdir()
+    (root / "empty.png").write_bytes(b"")
+    (root / "text.jpg").write_text("this is not an image")
+    good = write_class_folder(tmp / "donor", per_class=1)
+    data = (good / "circle" / "000.png").read_bytes()
+    (root / "truncated.png").write_bytes(data[: len(data) // 2])
+    return root
+
+
+@pytest.mark.parametrize("make_folder", [_missing, _empty, _broken], ids=["missing", "empty", "only-broken"])
+def test_each_bad_folder_shows_its_sentence_in_the_banner(qtbot, make_window, tmp_path, image_folder, make_folder):
+    window = make_window(image_folder)
+    _wait_for_report(qtbot, window, image_folder)
+    bad = make_folder(tmp_path)
+    window.open_folder(bad)
+    qtbot.waitUntil(lambda: window.banner.text() != "", timeout=10000)
+    text = window.banner.text()
+    if make_folder is not _broken:
+        with pytest.raises(DataError) as expected:
+            scan_folder(bad)
+        assert text == str(expected.value)
+    else:
+        assert text.startswith(f"Folder '{bad.resolve()}' has no readable images: all 3 image files are broken")
+    assert window.data_view.report().root == str(image_folder)  # the previous folder stays open
+    assert window.isVisible()
+
+
+def test_skipped_files_are_listed_with_their_reason(qtbot, tmp_path):
+    root = write_class_folder(tmp_path / "mixed", per_class=3)
+    (root / "circle" / "bad.png").write_text("not an image")
+    view = DataView()
+    qtbot.addWidget(view)
+    view.show()
+    with qtbot.waitSignal(view.report_ready, timeout=10000):
+        view.open_folder(root)
+    summary = view.summary
+    assert summary.skipped_count() == 1 and summary.skipped_button.isEnabled()
+    assert summary.skipped_table.item(0, 0).text() == "circle/bad.png"
+    assert "not an image" in summary.skipped_table.item(0, 1).text()
+    assert summary.skipped_table.isHidden()
+    summary.skipped_button.click()  # expand
+    assert not summary.skipped_table.isHidden()
+    view.shutdown()
+
+
+def test_grid_of_100000_images_decodes_only_visible_rows(qtbot, tmp_path):
+    paths = [f"c{i % 10}/{i:06d}.png" for i in range(100_000)]  # files do not exist: each decode fails fast
+    report = ScanReport(str(tmp_path), paths, [i % 10 for i in range(100_000)], [f"c{i}" for i in range(10)])
+    view = DataView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    view.model.set_report(report)
+    qtbot.waitUntil(lambda: view.model.failure(0) is not None, timeout=10000)
+    view.grid.scrollToBottom()
+    last = len(paths) - 1
+    qtbot.waitUntil(lambda: view.model.failure(last) is not None, timeout=10000)
+    visible = [r for r in (*range(300), *range(last - 300, last + 1)) if view.grid.row_visible(r)]
+    assert view.model.requested <= 2 * len(visible) + 8  # top screen + bottom screen, nothing in between
+    assert view.model.failure(50_000) is None
+    view.shutdown()
+
+
+def test_dropping_a_folder_on_the_window_opens_it(qtbot, make_window, image_folder, tmp_path):
+    window = make_window(image_folder)
+    _wait_for_report(qtbot, window, image_folder)
+    other = write_class_folder(tmp_path / "dropped", classes=("a", "b", "c"), per_class=2)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(other))])
+    event = QDropEvent(QPointF(QPoint(200, 200)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    report = _wait_for_report(qtbot, window, other.resolve())
+    assert report.class_names == ["a", "b", "c"] and window.windowTitle() == "SSL Workbench — dropped"

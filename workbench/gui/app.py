@@ -1,0 +1,261 @@
+"""The main window: workspaces Data -> Augment -> Train -> Explore, menus, status bar, banner, settings.
+
+`run_app(data)` is what `workbench` / `workbench gui [--data DIR]` call. Nothing imported here loads torch:
+the window paints first; torch loads on a worker thread (About, the augmentation preview).
+Set WORKBENCH_FIRST_PAINT_FILE to a path to have the time of the first paint written there
+(benchmarks/startup.py), and WORKBENCH_QUIT_AFTER_PAINT=1 to close right after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+
+from workbench import __version__
+from workbench.augment.spec import AugmentSpec
+from workbench.data.demo import demo_dataset_path
+from workbench.errors import WorkbenchError
+from workbench.gui.augment_view import AugmentView
+from workbench.gui.data_view import DataView, folder_from_mime
+from workbench.gui.widgets.banner import Banner
+from workbench.gui.worker import TaskRunner, TaskState
+
+ORGANIZATION, APPLICATION = "SSL Workbench", "workbench"
+WORKSPACES = ("Data", "Augment", "Train", "Explore")
+MAX_RECENT = 8
+_PLACEHOLDERS = {
+    "Train": "Training comes next: pick an encoder, a method and a device, and train in the background while "
+    "watching live curves. It will use the augmentation spec chosen in the Augment workspace.",
+    "Explore": "Exploring comes next: a UMAP map of the learned embeddings, nearest neighbours, outliers and "
+    "duplicates, coloured by label.",
+}
+
+
+def settings() -> QSettings:
+    """The app's settings (QSettings' default format and path, so tests can point them at a temp folder)."""
+    return QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _about_text(state: TaskState) -> str:
+    import PySide6
+    import torch  # on a worker thread: About never freezes the window
+
+    from workbench.engine.devices import available_devices, describe_device, resolve_device
+
+    devices = ", ".join(available_devices())
+    return (
+        f"<b>SSL Workbench {__version__}</b><br>Self-supervised representation learning on a folder of images."
+        f"<br><br>torch {torch.__version__}<br>PySide6 {PySide6.__version__}<br>"
+        f"Python {sys.version.split()[0]}<br><br>Devices: {devices}<br>Best: {describe_device(resolve_device('auto'))}"
+    )
+
+
+def _placeholder(name: str) -> QWidget:
+    label = QLabel(f"<h2>{name}</h2><p>{_PLACEHOLDERS[name]}</p>")
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setContentsMargins(80, 40, 80, 40)
+    return label
+
+
+class MainWindow(QMainWindow):
+    """The app window. `data`: a folder to open; None opens the last folder (the demo dataset on first launch)."""
+
+    def __init__(self, data: str | Path | None = None, store: QSettings | None = None, warm_up: bool = True):
+        super().__init__()
+        self.store = store or settings()
+        self.setWindowTitle("SSL Workbench")
+        self.setAcceptDrops(True)
+        self.banner = Banner()
+        self.data_view = DataView()
+        self.augment_view = AugmentView()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for name, page in zip(
+            WORKSPACES, (self.data_view, self.augment_view, _placeholder("Train"), _placeholder("Explore")), strict=True
+        ):
+            self.tabs.addTab(page, name)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.folder_status = QLabel()
+        self.statusBar().addPermanentWidget(self.folder_status)
+        self.about_runner = TaskRunner(self)
+        self._about: QMessageBox | None = None
+        self._painted = False
+        self._build_menus()
+        self._connect()
+        self._restore(data)
+        if warm_up:  # load torch in the background once the window is up, so the first preview is quick
+            QTimer.singleShot(1500, self._warm_up)
+
+    # ---- public
+    def augment_spec(self) -> AugmentSpec:
+        """The augmentation spec chosen in the Augment workspace (what the Train workspace trains with)."""
+        return self.augment_view.spec()
+
+    def open_folder(self, folder: str | Path) -> None:
+        self.data_view.open_folder(folder)
+
+    def show_error(self, text: str) -> None:
+        """The one place worker errors end up: the banner (and a short note in the status bar)."""
+        self.banner.show_message(text)
+        self.statusBar().showMessage("Error: see the message at the top of the window.", 8000)
+
+    def recent_folders(self) -> list[str]:
+        try:
+            recent = json.loads(str(self.store.value("data/recent", "[]")))
+        except json.JSONDecodeError:
+            return []
+        return [str(p) for p in recent if isinstance(p, str)][:MAX_RECENT]
+
+    # ---- building
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("&Open Folder…", self.data_view.choose_folder)
+        open_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction("Open &Demo Dataset", lambda: self.open_folder(demo_dataset_path()))
+        file_menu.addAction("Open R&un…", self._open_run)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit", self.close)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&About SSL Workbench", self.show_about)
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for i, folder in enumerate(self.recent_folders()):
+            action = QAction(f"&{i + 1} {folder}", self.recent_menu)
+            action.triggered.connect(lambda _=False, folder=folder: self.open_folder(folder))
+            self.recent_menu.addAction(action)
+        self.recent_menu.setEnabled(bool(self.recent_folders()))
+        if self.recent_folders():
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear List", self._clear_recent)
+
+    def _connect(self) -> None:
+        for view in (self.data_view, self.augment_view):
+            view.failed.connect(self.show_error)
+            view.status.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.about_runner.failed.connect(self.show_error)
+        self.data_view.folder_opened.connect(self._folder_opened)
+        self.data_view.report_ready.connect(self.augment_view.set_report)
+        self.data_view.picked.connect(self.augment_view.set_picked)
+
+    def _restore(self, data: str | Path | None) -> None:
+        geometry = self.store.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        self.tabs.setCurrentIndex(int(self.store.value("window/workspace", 0)))
+        spec = self.store.value("augment/spec")
+        if spec:
+            try:
+                self.augment_view.set_spec(AugmentSpec.from_dict(json.loads(str(spec))))
+            except (WorkbenchError, ValueError, TypeError):  # a stale setting never blocks start-up
+                pass
+        if data is None:
+            last = self.store.value("data/last")
+            data = last if last and Path(str(last)).is_dir() else demo_dataset_path()
+            if last and not Path(str(last)).is_dir():
+                self.banner.show_message(f"The last folder '{last}' is gone; opened the demo dataset.", "info")
+        QTimer.singleShot(0, lambda: self.open_folder(data))  # after the first paint
+
+    # ---- slots
+    def _folder_opened(self, root: str) -> None:
+        self.banner.clear()
+        self.setWindowTitle(f"SSL Workbench — {Path(root).name}")
+        report = self.data_view.report()
+        self.folder_status.setText(f"{Path(root).name}: {len(report.paths):,} images" if report else "")
+        recent = [root] + [p for p in self.recent_folders() if p != root]
+        self.store.setValue("data/recent", json.dumps(recent[:MAX_RECENT]))
+        self.store.setValue("data/last", root)
+        self._fill_recent()
+
+    def _clear_recent(self) -> None:
+        self.store.setValue("data/recent", "[]")
+        self._fill_recent()
+
+    def _open_run(self) -> None:
+        QMessageBox.information(self, "Open Run", "Runs open in the Train workspace, which comes next.")
+
+    def show_about(self) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "About SSL Workbench",
+            "Looking for devices…",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setTextFormat(Qt.TextFormat.RichText)
+        self._about = box
+        box.open()
+        self.about_runner.start(_about_text, box.setText)
+
+    def _warm_up(self) -> None:
+        if not self.about_runner.is_running():
+            self.about_runner.start(lambda state: __import__("workbench.augment.views"))
+
+    # ---- Qt events
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            marker = os.environ.get("WORKBENCH_FIRST_PAINT_FILE")
+            if marker:
+                Path(marker).write_text(f"{time.time():.6f} {int('torch' in sys.modules)}\n", encoding="utf-8")
+                if os.environ.get("WORKBENCH_QUIT_AFTER_PAINT"):
+                    QTimer.singleShot(0, self.close)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if folder_from_mime(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        folder = folder_from_mime(event.mimeData())
+        if folder is not None:
+            event.acceptProposedAction()
+            self.open_folder(folder)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self.store.setValue("window/geometry", self.saveGeometry())
+        self.store.setValue("window/workspace", self.tabs.currentIndex())
+        self.store.setValue("augment/spec", json.dumps(self.augment_view.spec().to_dict()))
+        self.store.sync()
+        # No worker outlives the window: cancel everything and wait for it.
+        self.data_view.shutdown()
+        self.augment_view.shutdown()
+        self.about_runner.shutdown()
+        super().closeEvent(event)
+
+
+def run_app(data: str | None = None) -> int:
+    """Create the application, show the main window on `data` (or the last folder) and run the event loop."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    window = MainWindow(data)
+    window.show()
+    # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    heartbeat = QTimer(interval=250)
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(run_app(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -1,0 +1,244 @@
+"""The Data workspace: open a folder, scan it in the background, show the report, browse thumbnails.
+
+Run alone on the demo dataset (or a folder): `python -m workbench.gui.data_view [DIR]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QMimeData, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.data.decode import DecodeError, decode_image
+from workbench.data.scan import ScanReport, SkippedFile, scan_folder
+from workbench.errors import DataError
+from workbench.gui.widgets.image_detail import ImageDetail
+from workbench.gui.widgets.scan_summary import ScanSummary
+from workbench.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
+from workbench.gui.worker import TaskRunner, TaskState
+
+SIZE_SAMPLE = 2000  # image headers read for the size summary (evenly spread over the folder)
+DECODE_SAMPLE = 64  # images fully decoded to catch a folder of broken files early
+MAX_PICKED = 64  # images handed to the Augment workspace from a selection
+
+
+def folder_from_mime(mime: QMimeData) -> Path | None:
+    """The folder a drag carries: the first local folder, or the folder of the first local file."""
+    for url in mime.urls() if mime.hasUrls() else []:
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            return path if path.is_dir() else path.parent
+    return None
+
+
+@dataclass
+class FolderCheck:
+    sizes: dict[str, int]  # original "WxH" -> count, over the sampled images
+    sampled: int  # images whose size was read
+    broken: list[SkippedFile]  # sampled files that cannot be decoded, with the engine's reason
+
+
+def _reason(path: Path) -> str | None:
+    """The engine's reason why `path` cannot be decoded, or None when it decodes."""
+    try:
+        decode_image(path, 8)
+    except DecodeError as exc:
+        return str(exc)
+    return None
+
+
+def check_images(report: ScanReport, state: TaskState, sizes_limit: int = SIZE_SAMPLE) -> FolderCheck:
+    """Image sizes from the headers of up to `sizes_limit` images; a full decode of up to DECODE_SAMPLE of them.
+
+    The scan only looks at names; this finds a folder whose files are all broken (truncated, not images)
+    before the user meets a grid of crosses. Raises DataError when every decoded sample fails.
+    """
+    n = len(report.paths)
+    spread = np.linspace(0, n - 1, min(n, sizes_limit)).round().astype(int)
+    decoded = set(np.linspace(0, n - 1, min(n, DECODE_SAMPLE)).round().astype(int).tolist())
+    root = Path(report.root)
+    sizes: Counter[str] = Counter()
+    broken: list[SkippedFile] = []
+    failed_decodes = 0
+    for k, row in enumerate(spread.tolist()):
+        state.check()
+        path = root / report.paths[row]
+        reason = _reason(path) if row in decoded else None
+        failed_decodes += reason is not None
+        if reason is None:
+            try:
+                with Image.open(path) as im:  # reads the header only
+                    sizes[f"{im.width}x{im.height}"] += 1
+            except Exception:  # noqa: BLE001 - any failure: ask the engine why
+                reason = _reason(path) or "cannot be read"
+        if reason is not None:
+            broken.append(SkippedFile(report.paths[row], reason))
+        state.progress(k + 1, len(spread))
+    if decoded and failed_decodes == len(decoded):
+        first = broken[0]
+        which = (
+            f"all {n:,} image files are broken"
+            if len(decoded) == n
+            else (f"none of the {len(decoded)} image files checked can be decoded")
+        )
+        raise DataError(
+            f"Folder '{report.root}' has no readable images: {which} (first: {first.path}: {first.reason})."
+        )
+    return FolderCheck(dict(sizes), len(spread), broken)
+
+
+def _scan(root: Path, state: TaskState) -> tuple[ScanReport, FolderCheck]:
+    state.message(f"Scanning {root.name}…")
+    report = scan_folder(root, progress=state.progress, should_stop=state.should_stop)
+    state.message("Checking images…")
+    return report, check_images(report, state)
+
+
+class DataView(QWidget):
+    """Folder scan + summary + thumbnail grid + the clicked image, large."""
+
+    folder_opened = Signal(str)  # absolute folder path, after a successful scan
+    report_ready = Signal(object)  # ScanReport
+    picked = Signal(list)  # absolute paths of the selected thumbnails (at most MAX_PICKED)
+    failed = Signal(str)  # one sentence for the window's banner
+    status = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.folder_label = QLabel("No folder open")
+        self.folder_label.setStyleSheet("font-weight: bold;")
+        self.progress_text = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(240)
+        self.cancel_button = QPushButton("Cancel")
+        self.open_button = QPushButton("Open Folder…")
+        self.open_button.clicked.connect(self.choose_folder)
+        bar = QHBoxLayout()
+        bar.addWidget(self.folder_label, 1)
+        for w in (self.progress_text, self.progress, self.cancel_button, self.open_button):
+            bar.addWidget(w)
+
+        self.summary = ScanSummary()
+        self.model = ThumbnailModel(self)
+        self.grid = ThumbnailView()
+        self.grid.setModel(self.model)
+        self.detail = ImageDetail()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget, stretch in ((self.summary, 0), (self.grid, 1), (self.detail, 0)):
+            splitter.addWidget(widget)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        splitter.setSizes([280, 640, 300])
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(splitter, 1)
+
+        self.runner = TaskRunner(self)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.message.connect(self.progress_text.setText)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(lambda: self.status.emit("Scan cancelled."))
+        self.runner.running_changed.connect(self._set_busy)
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        self.grid.clicked.connect(self._show)
+        self.grid.selectionModel().currentChanged.connect(lambda cur, _prev: self._show(cur))
+        self.grid.selectionModel().selectionChanged.connect(self._emit_picked)
+        self.model.decode_failed.connect(self.summary.add_skipped)
+        self._report: ScanReport | None = None
+        self._set_busy(False)
+
+    # ---- public
+    def open_folder(self, folder: str | Path) -> None:
+        """Scan `folder` in the background; the current content stays until the new scan succeeds."""
+        root = Path(folder).expanduser()
+        self.runner.start(lambda state: _scan(root, state), self._on_scanned)
+
+    def choose_folder(self) -> None:
+        start = self._report.root if self._report else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open an image folder", start)
+        if folder:
+            self.open_folder(folder)
+
+    def report(self) -> ScanReport | None:
+        return self._report
+
+    def selected_paths(self) -> list[Path]:
+        rows = sorted(i.row() for i in self.grid.selectionModel().selectedIndexes())[:MAX_PICKED]
+        return [self.model.path(r) for r in rows]
+
+    def shutdown(self) -> None:
+        """Cancel and wait for every background job of this workspace (window close)."""
+        self.runner.shutdown()
+        self.detail.runner.shutdown()
+        self.model.shutdown()
+
+    # ---- slots
+    def _on_scanned(self, result: tuple[ScanReport, FolderCheck]) -> None:
+        report, check = result
+        self._report = report
+        self.folder_label.setText(report.root)
+        self.summary.set_report(report, check.sizes, check.sampled)
+        for skipped in check.broken:
+            self.summary.add_skipped(skipped.path, skipped.reason)
+        self.model.set_report(report)
+        self.detail.clear()
+        skipped = f" ({len(report.skipped):,} files skipped)" if report.skipped else ""
+        self.status.emit(f"Opened {report.root}{skipped}")
+        self.folder_opened.emit(report.root)
+        self.report_ready.emit(report)
+
+    def _on_failed(self, text: str) -> None:
+        self.status.emit("The folder could not be opened.")
+        self.failed.emit(text)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)  # total 0: busy indicator (the walk does not know the total yet)
+        self.progress.setValue(done)
+        if total == 0:
+            self.progress_text.setText(f"Scanning… {done:,} images found")
+
+    def _set_busy(self, busy: bool) -> None:
+        for w in (self.progress, self.cancel_button, self.progress_text):
+            w.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+
+    def _show(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.detail.show_image(self.model.path(index.row()), self.model.label(index.row()))
+
+    def _emit_picked(self, *_args) -> None:
+        self.picked.emit([str(p) for p in self.selected_paths()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from workbench.data.demo import demo_dataset_path
+    from workbench.gui.standalone import run_standalone
+
+    args = sys.argv[1:] if argv is None else argv
+    folder = args[0] if args else str(demo_dataset_path())
+
+    def build() -> DataView:
+        view = DataView()
+        view.open_folder(folder)
+        return view
+
+    return run_standalone(build, "Data")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

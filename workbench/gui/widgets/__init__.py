@@ -1,0 +1,1 @@
+"""Reusable widgets: banner, thumbnail grid, scan summary, image detail, spec editor, preview grid."""

@@ -1,0 +1,236 @@
+"""The one helper for long work: QThreadPool runnables, a Qt-free reporter, queued signals back to the GUI.
+
+Pattern (Orange's TaskState, superqt's abort_requested): the work function receives a `TaskState`, a plain
+object with the engine's Reporter interface (progress, message, should_stop, ...). Its calls become signals
+of a QObject that lives in the GUI thread, so every slot runs on the GUI thread (queued connection).
+Cancellation is cooperative: `cancel()` sets a flag that the work polls; nothing is ever terminated.
+
+`TaskRunner` runs one task per panel: starting a new one cancels the old one, and only the newest task's
+result is delivered (latest request wins). `shutdown()` cancels and waits, so no thread outlives its window.
+Every failure becomes one sentence (`user_message`) on the runner's `failed` signal, which the window routes
+to its banner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from workbench.data.decode import DecodeError
+from workbench.errors import Cancelled, WorkbenchError
+
+log = logging.getLogger(__name__)
+_PROGRESS_MIN_INTERVAL_S = 0.05  # at most ~20 progress signals per second (plus the final one)
+_POOLS: weakref.WeakSet[QThreadPool] = weakref.WeakSet()
+
+
+def user_message(exc: BaseException) -> str:
+    """One sentence for the banner: the error's own sentence for user errors, a plain summary otherwise."""
+    if isinstance(exc, WorkbenchError):
+        return str(exc)
+    if isinstance(exc, DecodeError):
+        return f"The image cannot be decoded: {exc}."
+    if isinstance(exc, MemoryError):
+        return "Out of memory: try a smaller image size or fewer images."
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError):
+        return f"A file could not be read or written ({text})."
+    return f"Unexpected error ({type(exc).__name__}: {text}); details were written to the log."
+
+
+def make_pool(parent: QObject | None = None, threads: int = 1) -> QThreadPool:
+    """A thread pool that `active_threads()` knows about (the tests check it is idle after close)."""
+    pool = QThreadPool(parent)
+    pool.setMaxThreadCount(threads)
+    _POOLS.add(pool)
+    return pool
+
+
+def active_threads() -> int:
+    """Threads busy in any pool made by make_pool (plus Qt's global pool): 0 once every window is closed."""
+    return sum(p.activeThreadCount() for p in list(_POOLS)) + QThreadPool.globalInstance().activeThreadCount()
+
+
+class _Signals(QObject):
+    """Lives in the GUI thread; emitted from a pool thread, so connected slots run queued on the GUI thread."""
+
+    progress = Signal(int, int)
+    message = Signal(str)
+    step = Signal(object)
+    epoch = Signal(int, object)
+    done = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+
+class TaskState:
+    """The Qt-free reporter handed to work functions (the engine's Reporter protocol, plus cancel())."""
+
+    def __init__(self, signals: _Signals):
+        self._signals = signals
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._last_progress = 0.0
+
+    # -- called from the GUI thread
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def set_paused(self, paused: bool) -> None:
+        (self._pause.set if paused else self._pause.clear)()
+
+    # -- called from the work function (any thread)
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def check(self) -> None:
+        """Raise Cancelled if a stop was requested: a cancellation point for loops."""
+        if self._stop.is_set():
+            raise Cancelled("cancelled")
+
+    def progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - self._last_progress >= _PROGRESS_MIN_INTERVAL_S:
+            self._last_progress = now
+            self._signals.progress.emit(int(done), int(total))
+
+    def message(self, text: str) -> None:
+        self._signals.message.emit(str(text))
+
+    def step(self, report: Any) -> None:
+        self._signals.step.emit(report)
+
+    def epoch(self, epoch: int, values: dict[str, float]) -> None:
+        self._signals.epoch.emit(int(epoch), dict(values))
+
+
+class _Runnable(QRunnable):
+    def __init__(self, fn: Callable[[TaskState], Any], state: TaskState, signals: _Signals):
+        super().__init__()
+        self.setAutoDelete(True)
+        self._fn, self._state, self._signals = fn, state, signals
+
+    def run(self) -> None:
+        s = self._signals
+        try:
+            if self._state.should_stop():  # cancelled while queued: do nothing
+                raise Cancelled("cancelled before start")
+            result = self._fn(self._state)
+        except Cancelled:
+            s.cancelled.emit()
+        except BaseException as exc:  # noqa: BLE001 - every error reaches the user, nothing fails silently
+            if not isinstance(exc, WorkbenchError | DecodeError):
+                log.error("background task failed:\n%s", "".join(traceback.format_exception(exc)))
+            s.failed.emit(user_message(exc))
+        else:
+            (s.cancelled if self._state.should_stop() else s.done).emit(result)
+        finally:
+            s.finished.emit()
+
+
+class Task:
+    """Handle of one started task: its state (cancel, should_stop) and its signals."""
+
+    def __init__(self, fn: Callable[[TaskState], Any]):
+        self.signals = _Signals()
+        self.state = TaskState(self.signals)
+        self.runnable = _Runnable(fn, self.state, self.signals)
+        self.finished = False
+        self.signals.finished.connect(self._on_finished)
+
+    def _on_finished(self) -> None:
+        self.finished = True
+
+    def cancel(self) -> None:
+        self.state.cancel()
+
+
+class TaskRunner(QObject):
+    """One task at a time for one panel; the newest task wins and older results are dropped.
+
+    Signals carry the current task's progress/message; `failed` carries the sentence for the banner;
+    `running_changed(bool)` drives progress bars and Cancel buttons.
+    """
+
+    progress = Signal(int, int)
+    message = Signal(str)
+    failed = Signal(str)
+    cancelled = Signal()
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, threads: int = 1):
+        super().__init__(parent)
+        self._pool = make_pool(self, threads)
+        self._current: Task | None = None
+        self._tasks: set[Task] = set()  # started and not finished (kept alive until their signals are in)
+
+    @property
+    def pool(self) -> QThreadPool:
+        return self._pool
+
+    def is_running(self) -> bool:
+        return self._current is not None
+
+    def start(self, fn: Callable[[TaskState], Any], on_done: Callable[[Any], None] | None = None) -> Task:
+        """Cancel the running task (if any) and run fn(state) on the pool; on_done(result) runs on the GUI thread."""
+        self.cancel(notify=False)
+        task = Task(fn)
+        sig = task.signals
+        sig.progress.connect(lambda d, t, task=task: self._forward(task, self.progress, d, t))
+        sig.message.connect(lambda text, task=task: self._forward(task, self.message, text))
+        sig.failed.connect(lambda text, task=task: self._forward(task, self.failed, text))
+        sig.cancelled.connect(lambda task=task: self._forward(task, self.cancelled))
+        if on_done is not None:
+            sig.done.connect(lambda result, task=task: self._deliver(task, on_done, result))
+        sig.finished.connect(lambda task=task: self._finish(task))
+        self._current = task
+        self._tasks.add(task)
+        self._pool.start(task.runnable)
+        self.running_changed.emit(True)
+        return task
+
+    def cancel(self, notify: bool = True) -> None:
+        """Ask the current task to stop; its result (if it still finishes) is dropped."""
+        task, self._current = self._current, None
+        if task is not None:
+            task.cancel()
+            if notify:
+                self.running_changed.emit(False)
+                self.cancelled.emit()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel everything and wait for the pool to be idle; True when it is."""
+        self.cancel(notify=False)
+        for task in list(self._tasks):
+            task.cancel()
+        self._pool.clear()  # queued, not yet started
+        idle = self._pool.waitForDone(timeout_ms)
+        self._tasks.clear()
+        return idle
+
+    def _forward(self, task: Task, signal: Signal, *args: Any) -> None:
+        if task is self._current:
+            signal.emit(*args)
+
+    def _deliver(self, task: Task, on_done: Callable[[Any], None], result: Any) -> None:
+        if task is self._current:
+            on_done(result)
+
+    def _finish(self, task: Task) -> None:
+        # Delete the signal carrier on the GUI thread (its home), never from the pool thread's last reference.
+        task.signals.deleteLater()
+        self._tasks.discard(task)
+        if task is self._current:
+            self._current = None
+            self.running_changed.emit(False)
