@@ -70,25 +70,26 @@ def main() -> None:
         return knn_top1(f_train, train.labels, f_test, test_labels)
 
     _, probe_encoder = load_encoder(out, device="cpu")
-    reps = list(probe_encoder.representations) if args.representations == "all" else [config.model.representation]
+    chosen = probe_encoder.resolve_representation(config.model.representation)
+    reps = list(probe_encoder.representations) if args.representations == "all" else [chosen]
     snapshots = sorted((p.stem for p in run.checkpoints.glob("time-*.pt")), key=_seconds)
-    curve = [{"time_s": _seconds(name), "knn_top1": round(score(name, True, config.model.representation), 4)}
+    curve = [{"time_s": _seconds(name), "knn_top1": round(score(name, True, chosen), 4)}
              for name in snapshots]
     status = run.status()
     result: dict = {
         "encoder": config.model.encoder, "method": config.method.name, "preset": config.augment.name,
         "image_size": config.data.image_size, "batch_size": config.train.batch_size, "budget_s": args.budget,
-        "steps": status.get("step"), "train_wall_s": round(wall, 1), "representation": config.model.representation,
+        "steps": status.get("step"), "train_wall_s": round(wall, 1), "representation": chosen,
         "curve": curve, "threads": torch.get_num_threads(),
     }
     for rep in reps:
-        key = "" if rep == config.model.representation else f"_{rep}"
+        key = "" if rep == chosen else f"_{rep}"
         result[f"knn_top1{key}"] = round(score("last", True, rep), 4)
         result[f"knn_top1_untrained{key}"] = round(score("last", False, rep), 4)
     result["knn_top1_raw"] = round(knn_top1(raw_pixels(train.images), train.labels, raw_pixels(test.images),
                                             test_labels), 4)
     _, encoder = load_encoder(out, device="cpu")
-    rep = config.model.representation
+    rep = chosen
     result["linear_top1"] = round(linear_probe_top1(
         embed_images(encoder, train.images, config.augment, representation=rep), train.labels,
         embed_images(encoder, test.images, config.augment, representation=rep), test_labels), 4)

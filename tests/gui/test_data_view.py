@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,15 @@ from PySide6.QtGui import QDropEvent
 
 from tests.conftest import write_class_folder
 from workbench.data.scan import ScanReport, scan_folder
-from workbench.errors import DataError
-from workbench.gui.data_view import DataView
+from workbench.errors import Cancelled, DataError
+from workbench.gui.data_view import DataView, check_images
 
 
 def _wait_for_report(qtbot, window, root: Path | None = None):
     view = window.data_view
-    qtbot.waitUntil(lambda: view.report() is not None and (root is None or view.report().root == str(root)),
-                    timeout=15000)
+    qtbot.waitUntil(
+        lambda: view.report() is not None and (root is None or view.report().root == str(root)), timeout=15000
+    )
     return view.report()
 
 
@@ -109,7 +111,7 @@ def test_skipped_files_are_listed_with_their_reason(qtbot, tmp_path):
     view.shutdown()
 
 
-def test_grid_of_100000_images_decodes_only_visible_rows(qtbot, tmp_path):
+def test_grid_of_100000_images_scrolls_smoothly_and_decodes_only_visible_rows(qtbot, tmp_path):
     paths = [f"c{i % 10}/{i:06d}.png" for i in range(100_000)]  # files do not exist: each decode fails fast
     report = ScanReport(str(tmp_path), paths, [i % 10 for i in range(100_000)], [f"c{i}" for i in range(10)])
     view = DataView()
@@ -118,9 +120,17 @@ def test_grid_of_100000_images_decodes_only_visible_rows(qtbot, tmp_path):
     view.show()
     qtbot.waitExposed(view)
     view.model.set_report(report)
-    qtbot.waitUntil(lambda: view.model.failure(0) is not None, timeout=10000)
-    view.grid.scrollToBottom()
     last = len(paths) - 1
+    qtbot.waitUntil(lambda: view.model.failure(0) is not None, timeout=10000)
+    qtbot.waitUntil(lambda: view.grid.visualRect(view.model.index(last)).isValid(), timeout=20000)  # laid out
+    bar = view.grid.verticalScrollBar()
+    start = time.perf_counter()
+    for _ in range(20):  # 20 scroll steps, each repainted at once
+        bar.setValue(bar.value() + bar.pageStep())
+        view.grid.viewport().repaint()
+    per_frame = (time.perf_counter() - start) / 20
+    assert per_frame < 0.1, f"{1000 * per_frame:.0f} ms per scroll frame"
+    view.grid.scrollToBottom()
     qtbot.waitUntil(lambda: view.model.failure(last) is not None, timeout=10000)
     visible = [r for r in (*range(300), *range(last - 300, last + 1)) if view.grid.row_visible(r)]
     assert view.model.requested <= 2 * len(visible) + 8  # top screen + bottom screen, nothing in between
@@ -134,8 +144,58 @@ def test_dropping_a_folder_on_the_window_opens_it(qtbot, make_window, image_fold
     other = write_class_folder(tmp_path / "dropped", classes=("a", "b", "c"), per_class=2)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(other))])
-    event = QDropEvent(QPointF(QPoint(200, 200)), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(QPoint(200, 200)),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
     report = _wait_for_report(qtbot, window, other.resolve())
     assert report.class_names == ["a", "b", "c"] and window.windowTitle() == "SSL Workbench — dropped"
+
+
+def test_cancel_stops_the_scan_and_keeps_the_open_folder(qtbot, monkeypatch, make_window, image_folder, tmp_path):
+    window = make_window(image_folder)
+    _wait_for_report(qtbot, window, image_folder)
+    view = window.data_view
+
+    def endless_scan(root, progress, should_stop):  # a huge folder: reports progress until told to stop
+        found = 0
+        while not should_stop():
+            found += 1
+            progress(found, 0)
+            time.sleep(0.001)
+        raise Cancelled("scan cancelled")
+
+    monkeypatch.setattr("workbench.gui.data_view.scan_folder", endless_scan)
+    with qtbot.waitSignal(view.runner.progress, timeout=5000):
+        view.open_folder(tmp_path)
+    assert view.cancel_button.isVisible() and view.progress.maximum() == 0  # busy: total not known yet
+    qtbot.waitUntil(lambda: "images found" in view.progress_text.text(), timeout=5000)
+    with qtbot.waitSignal(view.status, timeout=5000) as status:
+        view.cancel_button.click()
+    assert status.args == ["Scan cancelled."]
+    assert not view.cancel_button.isVisible() and view.report().root == str(image_folder)
+    assert window.banner.text() == ""
+
+
+class _State:  # the two reporter calls check_images makes
+    def check(self):
+        pass
+
+    def progress(self, done, total):
+        pass
+
+
+def test_check_images_decodes_its_sample_even_when_sizes_are_sampled_more_thinly(tmp_path):
+    root = tmp_path / "all-bad"
+    root.mkdir()
+    for i in range(5):
+        (root / f"{i}.png").write_text("not an image")
+    with pytest.raises(DataError, match="all 5 image files are broken"):
+        check_images(scan_folder(root), _State(), sizes_limit=2)
+    good = write_class_folder(tmp_path / "good", per_class=3)
+    check = check_images(scan_folder(good), _State(), sizes_limit=2)
+    assert check.broken == [] and check.sizes == {"32x32": 6} and check.sampled == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -80,3 +81,18 @@ def test_shutdown_cancels_and_waits(qtbot, runner):
         task = runner.start(_until_cancelled)
     assert runner.shutdown(5000)
     assert task.state.should_stop() and active_threads() == 0
+
+
+def test_thousands_of_emissions_leave_true_alone():
+    """PySide6 6.12 on Python 3.11 leaks a reference to True per emit(); our emit() gives it back."""
+    from PySide6.QtCore import QObject, Signal
+
+    from workbench.gui.signals import emit
+
+    class Source(QObject):
+        ping = Signal()
+
+    source, before = Source(), sys.getrefcount(True)
+    for _ in range(5000):
+        emit(source.ping)
+    assert sys.getrefcount(True) >= before - 2

@@ -91,7 +91,7 @@ def evaluate_run(run_dir: str | Path, train_dir: str | Path, test_dir: str | Pat
     test_labels = _labels_against(train, test)
     if (test_labels >= 0).sum() == 0:
         raise DataError("The --test folder shares no class subfolder names with the --train folder.")
-    spec, rep = config.augment, config.model.representation
+    spec, rep = config.augment, encoder.resolve_representation(config.model.representation)
     dev = next(encoder.parameters()).device
 
     def features(model: Encoder, data: ImageSet) -> np.ndarray:

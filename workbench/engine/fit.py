@@ -106,6 +106,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
     # ---- model and optimizer --------------------------------------------------------------------------
     torch.manual_seed(config.train.seed)
     method = build_method(config)
+    method.encoder.resolve_representation(config.model.representation)  # an unknown name fails now, not later
     spec = config.augment if config.augment.n_views == method.n_views else config.augment.with_views(method.n_views)
     channels_last = _use_channels_last(config, device)
     method.to(device)
@@ -313,7 +314,7 @@ def _next_multiple(value: float, every: float | None) -> float | None:
 def _use_channels_last(config: ExperimentConfig, device: torch.device) -> bool:
     if config.train.channels_last is not None:
         return config.train.channels_last
-    return device.type == "cuda" and not config.model.encoder.startswith("vit")
+    return device.type in ("cpu", "cuda") and not config.model.encoder.startswith("vit")
 
 
 def _output_size(config: ExperimentConfig) -> int:

@@ -32,6 +32,7 @@ from workbench.augment.spec import AugmentSpec, list_presets, preset
 from workbench.data.scan import ScanReport
 from workbench.errors import WorkbenchError
 from workbench.gui.augment_tasks import DecodedCache, Preview, check_export_folder, compute_preview, export_views
+from workbench.gui.signals import emit
 from workbench.gui.widgets.preview_grid import PreviewGrid
 from workbench.gui.widgets.spec_editor import SpecEditor
 from workbench.gui.worker import TaskRunner
@@ -149,7 +150,7 @@ class AugmentView(QWidget):
         self.runner.failed.connect(self._preview_failed)
         self.export_runner = TaskRunner(self)
         self.export_runner.failed.connect(self.failed)
-        self.export_runner.progress.connect(lambda d, t: self.status.emit(f"Exporting… {d}/{t}"))
+        self.export_runner.progress.connect(lambda d, t: emit(self.status, f"Exporting… {d}/{t}"))
         self.export_runner.running_changed.connect(lambda busy: self.export_button.setEnabled(not busy))
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self._compute)
@@ -200,7 +201,7 @@ class AugmentView(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save augmentation spec", name, "JSON (*.json)")
         if path:
             self.save_spec(path)
-            self.status.emit(f"Saved the augmentation spec to {path}")
+            emit(self.status, f"Saved the augmentation spec to {path}")
 
     def load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load augmentation spec", "", "JSON (*.json)")
@@ -208,18 +209,19 @@ class AugmentView(QWidget):
             try:
                 self.load_spec(path)
             except WorkbenchError as exc:
-                self.failed.emit(str(exc))
+                emit(self.failed, str(exc))
 
     # ---- samples
     def set_report(self, report: ScanReport | None) -> None:
         self._report = report
         self._sample_seed = 0
+        self.last_preview = None  # its images belong to the previous folder
         self.request_preview()
 
     def set_picked(self, paths: list[str]) -> None:
         self._picked = [Path(p) for p in paths]
-        if paths:
-            self.source.setCurrentIndex(1)  # the user just chose images: show them
+        if len(paths) >= 2:  # the user chose several images: show them (one click only inspects an image)
+            self.source.setCurrentIndex(1)
         if self.source.currentIndex() == 1:
             self.request_preview()
 
@@ -255,7 +257,7 @@ class AugmentView(QWidget):
         name = self.spec().name
         modified = "" if name == self.preset_name else " (modified)"
         self.preset_label.setText(f"preset: <b>{self.preset_name}</b>{modified}")
-        self.spec_changed.emit()
+        emit(self.spec_changed)
         self.request_preview()
 
     def _compute(self) -> None:
@@ -270,7 +272,7 @@ class AugmentView(QWidget):
         except WorkbenchError as exc:
             self.info.setText(f"<span style='color:#a01010'>{exc}</span>")
             return
-        if self.last_preview is None:
+        if "workbench.augment.views" not in sys.modules:
             self.grid.set_message("Loading the augmentation engine (first preview only)…")
         self._requested_at = time.perf_counter()
         self.runner.start(lambda state: compute_preview(spec, paths, size, seed, cache, state), self._show_preview)
@@ -281,30 +283,32 @@ class AugmentView(QWidget):
         v, k, s = preview.views.shape[0], preview.views.shape[1], preview.views.shape[2]
         ms = 1000 * (time.perf_counter() - self._requested_at)
         skipped = f" Left out (cannot be decoded): {'; '.join(preview.skipped)}." if preview.skipped else ""
-        self.info.setText(f"{k} images × {v} views at {s} px, seed {preview.seed} ({ms:.0f} ms).{skipped}")
-        self.preview_ready.emit(preview)
+        self.info.setText(
+            f"{k} image{'s' if k != 1 else ''} × {v} views at {s} px, seed {preview.seed} ({ms:.0f} ms).{skipped}"
+        )
+        emit(self.preview_ready, preview)
 
     def _preview_failed(self, text: str) -> None:
         self.grid.set_message(text)
-        self.failed.emit(text)
+        emit(self.failed, text)
 
     # ---- export
     def export_to(self, folder: str | Path) -> bool:
         """Export views of the sample images to `folder`; False (and a banner) for a folder inside the source."""
         paths = [Path(p) for p in (self.last_preview.paths if self.last_preview else self.sample_paths())]
         if self._report is None or not paths:
-            self.failed.emit("Open a folder in the Data workspace before exporting augmented samples.")
+            emit(self.failed, "Open a folder in the Data workspace before exporting augmented samples.")
             return False
         root = Path(self._report.root)
         try:
             out = check_export_folder(Path(folder), root)
         except WorkbenchError as exc:
-            self.failed.emit(str(exc))
+            emit(self.failed, str(exc))
             return False
         spec, size, copies, seed = self.spec(), self.image_size.value(), self.copies.value(), self.seed.value()
         self.export_runner.start(
             lambda state: export_views(spec, paths, root, size, copies, seed, out, state),
-            lambda n: self.status.emit(f"Exported {n} augmented images to {out}"),
+            lambda n: emit(self.status, f"Exported {n} augmented images to {out}"),
         )
         return True
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from workbench.data.decode import DecodeError, decode_image
 from workbench.data.scan import ScanReport, SkippedFile, scan_folder
 from workbench.errors import DataError
+from workbench.gui.signals import emit
 from workbench.gui.widgets.image_detail import ImageDetail
 from workbench.gui.widgets.scan_summary import ScanSummary
 from workbench.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
@@ -69,13 +70,13 @@ def check_images(report: ScanReport, state: TaskState, sizes_limit: int = SIZE_S
     before the user meets a grid of crosses. Raises DataError when every decoded sample fails.
     """
     n = len(report.paths)
-    spread = np.linspace(0, n - 1, min(n, sizes_limit)).round().astype(int)
     decoded = set(np.linspace(0, n - 1, min(n, DECODE_SAMPLE)).round().astype(int).tolist())
+    spread = sorted(decoded | set(np.linspace(0, n - 1, min(n, sizes_limit)).round().astype(int).tolist()))
     root = Path(report.root)
     sizes: Counter[str] = Counter()
     broken: list[SkippedFile] = []
     failed_decodes = 0
-    for k, row in enumerate(spread.tolist()):
+    for k, row in enumerate(spread):
         state.check()
         path = root / report.paths[row]
         reason = _reason(path) if row in decoded else None
@@ -151,9 +152,9 @@ class DataView(QWidget):
         self.runner.progress.connect(self._on_progress)
         self.runner.message.connect(self.progress_text.setText)
         self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(lambda: self.status.emit("Scan cancelled."))
+        self.runner.cancelled.connect(lambda: emit(self.status, "Scan cancelled."))
         self.runner.running_changed.connect(self._set_busy)
-        self.cancel_button.clicked.connect(self.runner.cancel)
+        self.cancel_button.clicked.connect(lambda: self.runner.cancel())  # not cancel(checked)
         self.grid.clicked.connect(self._show)
         self.grid.selectionModel().currentChanged.connect(lambda cur, _prev: self._show(cur))
         self.grid.selectionModel().selectionChanged.connect(self._emit_picked)
@@ -197,13 +198,13 @@ class DataView(QWidget):
         self.model.set_report(report)
         self.detail.clear()
         skipped = f" ({len(report.skipped):,} files skipped)" if report.skipped else ""
-        self.status.emit(f"Opened {report.root}{skipped}")
-        self.folder_opened.emit(report.root)
-        self.report_ready.emit(report)
+        emit(self.status, f"Opened {report.root}{skipped}")
+        emit(self.folder_opened, report.root)
+        emit(self.report_ready, report)
 
     def _on_failed(self, text: str) -> None:
-        self.status.emit("The folder could not be opened.")
-        self.failed.emit(text)
+        emit(self.status, "The folder could not be opened.")
+        emit(self.failed, text)
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)  # total 0: busy indicator (the walk does not know the total yet)
@@ -222,7 +223,7 @@ class DataView(QWidget):
             self.detail.show_image(self.model.path(index.row()), self.model.label(index.row()))
 
     def _emit_picked(self, *_args) -> None:
-        self.picked.emit([str(p) for p in self.selected_paths()])
+        emit(self.picked, [str(p) for p in self.selected_paths()])
 
 
 def main(argv: list[str] | None = None) -> int:

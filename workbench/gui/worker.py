@@ -21,10 +21,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from workbench.data.decode import DecodeError
 from workbench.errors import Cancelled, WorkbenchError
+from workbench.gui.signals import emit
 
 log = logging.getLogger(__name__)
 _PROGRESS_MIN_INTERVAL_S = 0.05  # at most ~20 progress signals per second (plus the final one)
@@ -55,7 +57,11 @@ def make_pool(parent: QObject | None = None, threads: int = 1) -> QThreadPool:
 
 def active_threads() -> int:
     """Threads busy in any pool made by make_pool (plus Qt's global pool): 0 once every window is closed."""
-    return sum(p.activeThreadCount() for p in list(_POOLS)) + QThreadPool.globalInstance().activeThreadCount()
+    busy = QThreadPool.globalInstance().activeThreadCount()
+    for pool in list(_POOLS):
+        if shiboken6.isValid(pool):  # a pool deleted with its window has no threads left
+            busy += pool.activeThreadCount()
+    return busy
 
 
 class _Signals(QObject):
@@ -103,16 +109,16 @@ class TaskState:
         now = time.monotonic()
         if done == total or now - self._last_progress >= _PROGRESS_MIN_INTERVAL_S:
             self._last_progress = now
-            self._signals.progress.emit(int(done), int(total))
+            emit(self._signals.progress, int(done), int(total))
 
     def message(self, text: str) -> None:
-        self._signals.message.emit(str(text))
+        emit(self._signals.message, str(text))
 
     def step(self, report: Any) -> None:
-        self._signals.step.emit(report)
+        emit(self._signals.step, report)
 
     def epoch(self, epoch: int, values: dict[str, float]) -> None:
-        self._signals.epoch.emit(int(epoch), dict(values))
+        emit(self._signals.epoch, int(epoch), dict(values))
 
 
 class _Runnable(QRunnable):
@@ -128,15 +134,18 @@ class _Runnable(QRunnable):
                 raise Cancelled("cancelled before start")
             result = self._fn(self._state)
         except Cancelled:
-            s.cancelled.emit()
+            emit(s.cancelled)
         except BaseException as exc:  # noqa: BLE001 - every error reaches the user, nothing fails silently
             if not isinstance(exc, WorkbenchError | DecodeError):
                 log.error("background task failed:\n%s", "".join(traceback.format_exception(exc)))
-            s.failed.emit(user_message(exc))
+            emit(s.failed, user_message(exc))
         else:
-            (s.cancelled if self._state.should_stop() else s.done).emit(result)
+            if self._state.should_stop():
+                emit(s.cancelled)
+            else:
+                emit(s.done, result)
         finally:
-            s.finished.emit()
+            emit(s.finished)
 
 
 class Task:
@@ -174,6 +183,7 @@ class TaskRunner(QObject):
         self._pool = make_pool(self, threads)
         self._current: Task | None = None
         self._tasks: set[Task] = set()  # started and not finished (kept alive until their signals are in)
+        self._closed = False  # after shutdown() nothing starts (late timers of a closing window)
 
     @property
     def pool(self) -> QThreadPool:
@@ -182,8 +192,13 @@ class TaskRunner(QObject):
     def is_running(self) -> bool:
         return self._current is not None
 
-    def start(self, fn: Callable[[TaskState], Any], on_done: Callable[[Any], None] | None = None) -> Task:
-        """Cancel the running task (if any) and run fn(state) on the pool; on_done(result) runs on the GUI thread."""
+    def start(self, fn: Callable[[TaskState], Any], on_done: Callable[[Any], None] | None = None) -> Task | None:
+        """Cancel the running task (if any) and run fn(state) on the pool; on_done(result) runs on the GUI thread.
+
+        Returns None (and runs nothing) once the runner has been shut down.
+        """
+        if self._closed:
+            return None
         self.cancel(notify=False)
         task = Task(fn)
         sig = task.signals
@@ -197,7 +212,7 @@ class TaskRunner(QObject):
         self._current = task
         self._tasks.add(task)
         self._pool.start(task.runnable)
-        self.running_changed.emit(True)
+        emit(self.running_changed, True)
         return task
 
     def cancel(self, notify: bool = True) -> None:
@@ -206,11 +221,12 @@ class TaskRunner(QObject):
         if task is not None:
             task.cancel()
             if notify:
-                self.running_changed.emit(False)
-                self.cancelled.emit()
+                emit(self.running_changed, False)
+                emit(self.cancelled)
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel everything and wait for the pool to be idle; True when it is."""
+        """Cancel everything and wait for the pool to be idle; True when it is. Nothing starts afterwards."""
+        self._closed = True
         self.cancel(notify=False)
         for task in list(self._tasks):
             task.cancel()
@@ -221,7 +237,7 @@ class TaskRunner(QObject):
 
     def _forward(self, task: Task, signal: Signal, *args: Any) -> None:
         if task is self._current:
-            signal.emit(*args)
+            emit(signal, *args)
 
     def _deliver(self, task: Task, on_done: Callable[[Any], None], result: Any) -> None:
         if task is self._current:
@@ -233,4 +249,4 @@ class TaskRunner(QObject):
         self._tasks.discard(task)
         if task is self._current:
             self._current = None
-            self.running_changed.emit(False)
+            emit(self.running_changed, False)

@@ -32,6 +32,7 @@ class Encoder(nn.Module):
 
     feature_dim: int
     representations: tuple[str, ...] = ("final",)
+    default_representation: str = "final"  # what "auto" means for this encoder (measured, see README)
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,13 +42,20 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
     def represent(self, x: Tensor, name: str = "final") -> Tensor:
-        """Features (B, representation_dim(name)) from the layer `name`, for kNN, UMAP and export."""
-        self._check_representation(name)
+        """Features (B, representation_dim(name)) from the layer `name` ("auto": the encoder's default), for kNN,
+        UMAP and export."""
+        name = self.resolve_representation(name)
         return self(x) if name == "final" else self._represent(x, name)
 
     def representation_dim(self, name: str = "final") -> int:
-        self._check_representation(name)
+        name = self.resolve_representation(name)
         return self.feature_dim if name == "final" else self._representation_dims[name]
+
+    def resolve_representation(self, name: str) -> str:
+        """The concrete representation for `name`; "auto" becomes `default_representation`."""
+        name = self.default_representation if name == "auto" else name
+        self._check_representation(name)
+        return name
 
     def _represent(self, x: Tensor, name: str) -> Tensor:
         raise NotImplementedError
@@ -72,14 +80,19 @@ class StagedConvEncoder(Encoder):
     - "stages": concatenated global-average-pooled outputs of every stage, (B, sum(stage_widths)).
     - "grid": the last stage average-pooled to 2x2 and flattened, keeping coarse layout, (B, 4 * last width).
     - "stage3": global-average-pooled third stage, (B, stage_widths[2]).
+    - "stage3-grid": the third stage average-pooled to 4x4 and flattened: mid-level features that keep the
+      layout, (B, 16 * stage_widths[2]). On small images these beat both raw pixels and the last layer after short
+      training (benchmarks/RESULTS.md).
     """
 
-    representations = ("final", "stages", "grid", "stage3")
+    representations = ("final", "stages", "grid", "stage3", "stage3-grid")
 
     def __init__(
-        self, stem: nn.Module, stages: list[nn.Module], stage_widths: list[int], head: nn.Module, feature_dim: int
+        self, stem: nn.Module, stages: list[nn.Module], stage_widths: list[int], head: nn.Module, feature_dim: int,
+        default_representation: str = "final",
     ) -> None:
         super().__init__()
+        self.default_representation = default_representation
         self.stem = stem
         self.stages = nn.ModuleList(stages)
         self.head = head
@@ -88,6 +101,7 @@ class StagedConvEncoder(Encoder):
             "stages": sum(stage_widths),
             "grid": 4 * stage_widths[-1],
             "stage3": stage_widths[2],
+            "stage3-grid": 16 * stage_widths[2],
         }
 
     def _stage_outputs(self, x: Tensor) -> list[Tensor]:
@@ -107,6 +121,8 @@ class StagedConvEncoder(Encoder):
             return torch.cat([_gap(o) for o in outputs], dim=1)
         if name == "grid":
             return F.adaptive_avg_pool2d(outputs[-1], 2).flatten(1)
+        if name == "stage3-grid":
+            return F.adaptive_avg_pool2d(outputs[2], 4).flatten(1)
         return _gap(outputs[2])  # "stage3"
 
 
@@ -187,18 +203,20 @@ def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
-@register_encoder("small-cnn", "A small, CPU-friendly CNN with BatchNorm for 28-64 px images; 256-d.")
+@register_encoder("small-cnn", "A small, fast CNN with BatchNorm for 28-64 px images on a CPU; 256-d.")
 def small_cnn(image_size: int, small_stem: bool | None = None) -> Encoder:
-    """Four stages of two conv3x3-BN-ReLU (widths 32-64-128-256), max-pool 2 between stages, global average pool.
+    """Four stages of conv3x3-BN-ReLU (widths 32-64-128-256), max-pool 2 between stages, global average pool.
 
-    About 53 M multiply-adds per 32 px image (resnet18 with a small stem: about 555 M), so it trains at a useful
-    speed on a laptop CPU. `small_stem` is ignored.
+    About 15 M multiply-adds per 32 px image (resnet18 with a small stem: about 555 M), so a laptop CPU trains it
+    for several epochs in minutes. Its default representation is "stage3-grid" (see StagedConvEncoder).
+    `small_stem` is ignored.
     """
     widths = [32, 64, 128, 256]
     stages, c_in = [], 3
     for i, c_out in enumerate(widths):
         pool = [nn.MaxPool2d(2, ceil_mode=True)] if i > 0 else []
-        stages.append(nn.Sequential(*pool, *_conv_bn_relu(c_in, c_out), *_conv_bn_relu(c_out, c_out)))
+        stages.append(nn.Sequential(*pool, *_conv_bn_relu(c_in, c_out)))
         c_in = c_out
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-    return StagedConvEncoder(nn.Identity(), stages, widths, head, feature_dim=256)
+    return StagedConvEncoder(nn.Identity(), stages, widths, head, feature_dim=256,
+                             default_representation="stage3-grid")

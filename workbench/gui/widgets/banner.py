@@ -37,7 +37,7 @@ class Banner(QFrame):
         self.show()
 
     def text(self) -> str:
-        return self._label.text() if self.isVisibleTo(self.parentWidget()) else ""
+        return "" if self.isHidden() else self._label.text()
 
     def clear(self) -> None:
         self._label.clear()

@@ -10,6 +10,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from workbench.data.decode import open_image
+from workbench.gui.signals import emit
 from workbench.gui.widgets.thumbnails import array_to_qimage
 from workbench.gui.worker import TaskRunner, TaskState
 
@@ -92,7 +93,7 @@ class ImageDetail(QWidget):
         image, width, height = result
         self.image.set_source(QPixmap.fromImage(image))
         self.caption.setText(f"{path}\n{width} × {height} px · label: {label}")
-        self.shown.emit(str(path))
+        emit(self.shown, str(path))
 
     def _on_failed(self, text: str) -> None:
         self.image.set_source(None)

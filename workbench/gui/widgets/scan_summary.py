@@ -46,7 +46,7 @@ class ScanSummary(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.headline = QLabel("No folder open.")
+        self.headline = QLabel()
         self.headline.setWordWrap(True)
         self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details = QLabel()
@@ -66,6 +66,7 @@ class ScanSummary(QWidget):
         layout.addWidget(self.labels_table, 2)
         layout.addWidget(self.skipped_button)
         layout.addWidget(self.skipped_table, 1)
+        layout.addStretch(0)  # keeps the text at the top while both tables are hidden
         self._skipped: list[SkippedFile] = []
         self.set_report(None)
 
@@ -74,7 +75,7 @@ class ScanSummary(QWidget):
         self._skipped_paths = {s.path for s in self._skipped}
         self.labels_table.setRowCount(0)
         if report is None:
-            self.headline.setText("No folder open.")
+            self.headline.clear()
             self.details.clear()
             self.labels_table.hide()
             self._fill_skipped()

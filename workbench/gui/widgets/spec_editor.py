@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.augment.spec import AugmentSpec, ViewSpec
+from workbench.gui.signals import emit
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,7 @@ class SpecEditor(QWidget):
                 name,
                 tuple(o if abs(round(o, 4) - s.value()) < 1e-6 else s.value() for o, s in zip(old, spins, strict=True)),
             )
-        self.changed.emit()
+        emit(self.changed)
 
     # ---- views
     def _select_view(self, index: int) -> None:
@@ -280,15 +281,15 @@ class SpecEditor(QWidget):
         self._spec = self._spec.with_views(self._spec.n_views + 1)
         self._view = self._spec.n_views - 1
         self.set_spec(self._spec)
-        self.changed.emit()
+        emit(self.changed)
 
     def _remove(self) -> None:
         if self._spec.n_views > 1:
             del self._spec.views[self._view]
             self.set_spec(self._spec)
-            self.changed.emit()
+            emit(self.changed)
 
     def _copy_to_all(self) -> None:
         view = self._spec.views[self._view]
         self._spec.views = [copy.deepcopy(view) for _ in self._spec.views]
-        self.changed.emit()
+        emit(self.changed)

@@ -19,11 +19,13 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from workbench.data.decode import DecodeError, decode_image, decode_with_info
 from workbench.data.scan import ScanReport
+from workbench.gui.signals import emit
 from workbench.gui.worker import make_pool
 
 THUMB_SIZE = 72  # pixels; decoded square (shorter side resized, centre crop)
 CACHE_ITEMS = 3000  # ~3000 * 72*72*4 bytes = 62 MB at most
 IN_FLIGHT = 4  # decodes queued or running at once
+EMPTY_HINT = "Drop a folder of images here, or use File → Open Folder… (Ctrl+O)."
 
 
 def array_to_qimage(array: np.ndarray) -> QImage:
@@ -72,7 +74,7 @@ class _Decode(QRunnable):
             image, reason = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - a thumbnail never takes the app down; the cell shows why
             image, reason = None, f"could not be shown ({exc})"
-        carrier.loaded.emit(generation, row, image, reason)
+        emit(carrier.loaded, generation, row, image, reason)
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -93,6 +95,7 @@ class ThumbnailModel(QAbstractListModel):
         self._in_flight: set[int] = set()
         self.requested: int = 0  # decodes started (tests check that only visible rows are decoded)
         self.is_visible: Callable[[int], bool] = lambda row: True  # set by the view
+        self._closed = False
         self._pool = make_pool(self, threads=2)
         self._carrier = _Carrier(self)
         self._carrier.loaded.connect(self._on_loaded)
@@ -130,6 +133,7 @@ class ThumbnailModel(QAbstractListModel):
 
     def shutdown(self) -> None:
         """Drop queued decodes and wait for running ones (called when the window closes)."""
+        self._closed = True
         self._pending.clear()
         self._generation += 1
         self._pool.clear()
@@ -168,7 +172,7 @@ class ThumbnailModel(QAbstractListModel):
         return self._placeholder
 
     def _dispatch(self) -> None:
-        while self._pending and len(self._in_flight) < IN_FLIGHT:
+        while not self._closed and self._pending and len(self._in_flight) < IN_FLIGHT:
             row, _ = self._pending.popitem(last=False)  # in paint order: the screen fills top to bottom
             if not self.is_visible(row):
                 continue  # scrolled away: data() asks again if it comes back
@@ -182,13 +186,13 @@ class ThumbnailModel(QAbstractListModel):
         self._in_flight.discard(row)
         if image is None:
             self._failed[row] = reason
-            self.decode_failed.emit(self._report.paths[row], reason)
+            emit(self.decode_failed, self._report.paths[row], reason)
         else:
             self._cache[row] = QPixmap.fromImage(image)  # QPixmap only on the GUI thread
             while len(self._cache) > self._cache_items:
                 self._cache.popitem(last=False)
         index = self.index(row)
-        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        emit(self.dataChanged, index, index, [Qt.ItemDataRole.DecorationRole])
         self._dispatch()
 
 
@@ -214,6 +218,15 @@ class ThumbnailView(QListView):
         self.setGridSize(QSize(size + 8, size + 8))
         model.is_visible = self.row_visible
         self.verticalScrollBar().setSingleStep(size // 2)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if self.model() is not None and self.model().rowCount() == 0:  # an empty state that says what to do
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(
+                self.viewport().rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, EMPTY_HINT
+            )
 
     def row_visible(self, row: int) -> bool:
         rect = self.visualRect(self.model().index(row, 0))
