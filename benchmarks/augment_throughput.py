@@ -71,6 +71,9 @@ def bench_models(args: argparse.Namespace, device: torch.device) -> list[dict]:
             spec = preset("simclr")
             spec.output_size = size
             batch = torch.cat(make_views(spec, _images(args.batch_size, size, device), 0))  # (2B, 3, S, S)
+            if not name.startswith("vit"):  # as training does (engine/fit.py): channels_last for CNNs
+                model = model.to(memory_format=torch.channels_last)
+                batch = batch.contiguous(memory_format=torch.channels_last)
 
             def step(_: int, model: torch.nn.Module = model, batch: torch.Tensor = batch) -> None:
                 model.zero_grad(set_to_none=True)

@@ -127,3 +127,11 @@ def test_too_small_images_are_a_config_error() -> None:
 def test_duplicate_registration_is_refused() -> None:
     with pytest.raises(ValueError, match="already registered"):
         register_encoder("seed-cnn", "again")(lambda size, stem: None)
+
+
+def test_auto_representation_is_each_encoders_measured_default():
+    small = create_encoder("small-cnn", image_size=32)
+    assert small.resolve_representation("auto") == "stage3-grid"
+    x = torch.randn(2, 3, 32, 32)
+    assert small.represent(x, "auto").shape == (2, small.representation_dim("stage3-grid")) == (2, 16 * 128)
+    assert create_encoder("resnet18", image_size=32).resolve_representation("auto") == "final"
