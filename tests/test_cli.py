@@ -65,6 +65,17 @@ def test_embed_writes_documented_arrays(trained_run, capsys, tmp_path):
     assert "umap" not in arrays
 
 
+@pytest.mark.slow
+def test_embed_with_umap_adds_a_2d_map(trained_run, capsys, tmp_path):
+    data, run = trained_run
+    out_file = tmp_path / "emb.npz"
+    code, out, _ = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(out_file), "--umap")
+    assert code == 0 and "with UMAP" in out
+    arrays = np.load(out_file)
+    assert arrays["umap"].shape == (20, 2) and arrays["umap"].dtype == np.float32
+    assert np.isfinite(arrays["umap"]).all()
+
+
 def test_eval_prints_one_json_line(trained_run, capsys):
     data, run = trained_run
     code, out, _ = run_cli(capsys, "eval", str(run), "--train", str(data), "--test", str(data))

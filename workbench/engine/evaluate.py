@@ -53,6 +53,10 @@ def embed_folder(run_dir: str | Path, data_dir: str | Path, *, with_umap: bool =
                  reporter: Reporter | None = None) -> dict[str, np.ndarray]:
     """Arrays for an .npz: paths, embeddings (float32 N x D), labels (when labelled), umap (N x 2, optional)."""
     reporter = reporter or NullReporter()
+    if with_umap:
+        from workbench.analysis.project import warm_up_umap
+
+        warm_up_umap()  # numba compiles (~20 s) while the images are read and embedded
     config, encoder = load_encoder(run_dir, device=device)
     data = load_folder(data_dir, config, reporter)
     reporter.message(f"Embedding {len(data)} images ...")
