@@ -50,8 +50,20 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     config_file = out.parent / f"{out.name}-config.json"
     config_file.write_text(config_to_json(base))
-    flags = ["train", "--data", str(args.data / "train"), "--out", str(out), "--time-budget", str(args.budget),
-             "--epochs", "100000", "--config", str(config_file), *train_flags]
+    flags = [
+        "train",
+        "--data",
+        str(args.data / "train"),
+        "--out",
+        str(out),
+        "--time-budget",
+        str(args.budget),
+        "--epochs",
+        "100000",
+        "--config",
+        str(config_file),
+        *train_flags,
+    ]
     started = time.perf_counter()
     if cli_main(flags) != 0:
         sys.exit("training failed")
@@ -73,26 +85,39 @@ def main() -> None:
     chosen = probe_encoder.resolve_representation(config.model.representation)
     reps = list(probe_encoder.representations) if args.representations == "all" else [chosen]
     snapshots = sorted((p.stem for p in run.checkpoints.glob("time-*.pt")), key=_seconds)
-    curve = [{"time_s": _seconds(name), "knn_top1": round(score(name, True, chosen), 4)}
-             for name in snapshots]
+    curve = [{"time_s": _seconds(name), "knn_top1": round(score(name, True, chosen), 4)} for name in snapshots]
     status = run.status()
     result: dict = {
-        "encoder": config.model.encoder, "method": config.method.name, "preset": config.augment.name,
-        "image_size": config.data.image_size, "batch_size": config.train.batch_size, "budget_s": args.budget,
-        "steps": status.get("step"), "train_wall_s": round(wall, 1), "representation": chosen,
-        "curve": curve, "threads": torch.get_num_threads(),
+        "encoder": config.model.encoder,
+        "method": config.method.name,
+        "preset": config.augment.name,
+        "image_size": config.data.image_size,
+        "batch_size": config.train.batch_size,
+        "budget_s": args.budget,
+        "steps": status.get("step"),
+        "train_wall_s": round(wall, 1),
+        "representation": chosen,
+        "curve": curve,
+        "threads": torch.get_num_threads(),
     }
     for rep in reps:
         key = "" if rep == chosen else f"_{rep}"
         result[f"knn_top1{key}"] = round(score("last", True, rep), 4)
         result[f"knn_top1_untrained{key}"] = round(score("last", False, rep), 4)
-    result["knn_top1_raw"] = round(knn_top1(raw_pixels(train.images), train.labels, raw_pixels(test.images),
-                                            test_labels), 4)
+    result["knn_top1_raw"] = round(
+        knn_top1(raw_pixels(train.images), train.labels, raw_pixels(test.images), test_labels), 4
+    )
     _, encoder = load_encoder(out, device="cpu")
     rep = chosen
-    result["linear_top1"] = round(linear_probe_top1(
-        embed_images(encoder, train.images, config.augment, representation=rep), train.labels,
-        embed_images(encoder, test.images, config.augment, representation=rep), test_labels), 4)
+    result["linear_top1"] = round(
+        linear_probe_top1(
+            embed_images(encoder, train.images, config.augment, representation=rep),
+            train.labels,
+            embed_images(encoder, test.images, config.augment, representation=rep),
+            test_labels,
+        ),
+        4,
+    )
     print(json.dumps(result))
 
 

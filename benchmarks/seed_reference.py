@@ -62,16 +62,19 @@ def main() -> None:
     parser.add_argument("folder")
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
-    transform_train = transforms.Compose([
-        transforms.RandomResizedCrop(32),
-        transforms.RandomHorizontalFlip(p=0.5),
-        transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        transforms.RandomGrayscale(p=0.2),
-        transforms.ToTensor(),
-        transforms.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
-    ])
-    trainset = torchvision.datasets.ImageFolder(args.folder, transform=TwoViews(transform_train),
-                                                loader=lambda p: torchvision.datasets.folder.pil_loader(p))
+    transform_train = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(32),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            transforms.RandomGrayscale(p=0.2),
+            transforms.ToTensor(),
+            transforms.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+        ]
+    )
+    trainset = torchvision.datasets.ImageFolder(
+        args.folder, transform=TwoViews(transform_train), loader=lambda p: torchvision.datasets.folder.pil_loader(p)
+    )
     loader = torch.utils.data.DataLoader(trainset, batch_size=256, shuffle=True, num_workers=2, drop_last=True)
     model = Encoder()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -85,8 +88,9 @@ def main() -> None:
             step += 1
             if step >= args.steps:
                 break
-    print(f"seed loop: {step} steps, {step * 256 / (time.perf_counter() - started):.0f} images/s, "
-          f"loss {loss.item():.4f}")
+    print(
+        f"seed loop: {step} steps, {step * 256 / (time.perf_counter() - started):.0f} images/s, loss {loss.item():.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,13 +36,41 @@ def main() -> None:
     ours, seed = [], []
     for _ in range(args.repeats):  # alternate, so drifts in machine load hit both alike
         with tempfile.TemporaryDirectory() as tmp:
-            ours.append(timed([sys.executable, "-m", "workbench", "train", "--data", str(args.folder), "--out",
-                               str(Path(tmp) / "run"), "--preset", "seed", "--encoder", "seed-cnn", "--image-size",
-                               "32", "--batch-size", "256", "--workers", "2", "--max-steps", str(args.steps)]))
-        seed.append(timed([sys.executable, str(HERE / "seed_reference.py"), str(args.folder), "--steps",
-                           str(args.steps)]))
-    result = {"steps": args.steps, "workbench_s": round(min(ours), 1), "seed_s": round(min(seed), 1),
-              "ratio": round(min(seed) / min(ours), 2)}
+            ours.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-m",
+                        "workbench",
+                        "train",
+                        "--data",
+                        str(args.folder),
+                        "--out",
+                        str(Path(tmp) / "run"),
+                        "--preset",
+                        "seed",
+                        "--encoder",
+                        "seed-cnn",
+                        "--image-size",
+                        "32",
+                        "--batch-size",
+                        "256",
+                        "--workers",
+                        "2",
+                        "--max-steps",
+                        str(args.steps),
+                    ]
+                )
+            )
+        seed.append(
+            timed([sys.executable, str(HERE / "seed_reference.py"), str(args.folder), "--steps", str(args.steps)])
+        )
+    result = {
+        "steps": args.steps,
+        "workbench_s": round(min(ours), 1),
+        "seed_s": round(min(seed), 1),
+        "ratio": round(min(seed) / min(ours), 2),
+    }
     print(json.dumps(result))
 
 

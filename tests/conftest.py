@@ -12,8 +12,9 @@ from PIL import Image
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def write_class_folder(root: Path, classes: tuple[str, ...] = ("circle", "square"), per_class: int = 8,
-                       size: int = 32, seed: int = 0) -> Path:
+def write_class_folder(
+    root: Path, classes: tuple[str, ...] = ("circle", "square"), per_class: int = 8, size: int = 32, seed: int = 0
+) -> Path:
     """Write `per_class` PNGs per class subfolder; each class has a distinct, learnable shape."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -38,3 +39,14 @@ def write_class_folder(root: Path, classes: tuple[str, ...] = ("circle", "square
 def image_folder(tmp_path: Path) -> Path:
     """Two classes x 8 images of 32 px, in class subfolders."""
     return write_class_folder(tmp_path / "images")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run faster and steadier on one thread than split across cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

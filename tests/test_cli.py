@@ -47,8 +47,9 @@ def trained_run(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_train_prints_scan_report_and_result(trained_run, capsys, tmp_path):
     data, _ = trained_run
-    code, out, err = run_cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "r"), "--max-steps", "2",
-                             *TINY)
+    code, out, err = run_cli(
+        capsys, "train", "--data", str(data), "--out", str(tmp_path / "r"), "--max-steps", "2", *TINY
+    )
     assert code == 0
     assert "status: finished" in out and "steps: 2" in out
     assert "20 images" in err  # the scan report
@@ -83,8 +84,15 @@ def test_eval_prints_one_json_line(trained_run, capsys):
     lines = out.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
-    for key in ("knn_top1", "knn_top1_untrained", "knn_top1_raw", "linear_top1", "alignment", "uniformity",
-                "effective_rank"):
+    for key in (
+        "knn_top1",
+        "knn_top1_untrained",
+        "knn_top1_raw",
+        "linear_top1",
+        "alignment",
+        "uniformity",
+        "effective_rank",
+    ):
         assert isinstance(result[key], float), key
     assert 0.0 <= result["knn_top1"] <= 1.0
 
@@ -98,31 +106,45 @@ def test_bad_input_gets_one_sentence(trained_run, capsys, tmp_path):
     (broken / "a.png").write_bytes(b"not an image")
     (broken / "b.jpg").write_bytes(b"")
     out = str(tmp_path / "out")
-    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(tmp_path / "missing"), "--out", out)[::2],
-                              "does not exist")
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(tmp_path / "missing"), "--out", out)[::2], "does not exist"
+    )
     assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(empty), "--out", out)[::2], "no image files")
-    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(broken), "--out", out, *TINY)[::2],
-                              "no readable images")
-    assert_one_sentence_error(*run_cli(capsys, "embed", str(tmp_path), "--data", str(data), "--out",
-                                       str(tmp_path / "e.npz"))[::2], "not a run folder")
-    assert_one_sentence_error(*run_cli(capsys, "eval", str(tmp_path / "nope"), "--train", str(data), "--test",
-                                       str(data))[::2], "does not exist")
-    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(data), "--out", out, "--encoder", "nope",
-                                       "--workers", "0")[::2], "Unknown encoder 'nope'")
-    assert_one_sentence_error(*run_cli(capsys, "train", "--data", str(data), "--out", out, "--batch-size", "1")[::2],
-                              "batch_size")
-    assert_one_sentence_error(*run_cli(capsys, "train", "--out", str(run), "--resume", "--method", "simclr")[::2],
-                              "cannot change when resuming")
-    assert_one_sentence_error(*run_cli(capsys, "embed", str(run), "--data", str(data), "--out",
-                                       str(data / "inside.npz"))[::2], "inside the image folder")
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(broken), "--out", out, *TINY)[::2], "no readable images"
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "embed", str(tmp_path), "--data", str(data), "--out", str(tmp_path / "e.npz"))[::2],
+        "not a run folder",
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "eval", str(tmp_path / "nope"), "--train", str(data), "--test", str(data))[::2],
+        "does not exist",
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(data), "--out", out, "--encoder", "nope", "--workers", "0")[::2],
+        "Unknown encoder 'nope'",
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(data), "--out", out, "--batch-size", "1")[::2], "batch_size"
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--out", str(run), "--resume", "--method", "simclr")[::2],
+        "cannot change when resuming",
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(data / "inside.npz"))[::2],
+        "inside the image folder",
+    )
     assert not (data / "inside.npz").exists()
 
 
 def test_hostile_folder_trains_reports_every_skipped_file_and_stays_untouched(capsys, tmp_path):
     root = make_hostile_folder(tmp_path / "hostile")
     before = folder_fingerprint(root)
-    code, out, err = run_cli(capsys, "train", "--data", str(root), "--out", str(tmp_path / "run"), "--max-steps", "2",
-                             *TINY)
+    code, out, err = run_cli(
+        capsys, "train", "--data", str(root), "--out", str(tmp_path / "run"), "--max-steps", "2", *TINY
+    )
     assert code == 0 and "status: finished" in out
     for name, reason in HOSTILE_BAD.items():
         line = next(line for line in err.splitlines() if name in line)
@@ -138,8 +160,23 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("[train]\ncheckpoint_every_s = 0.2\nmonitor_every_epochs = 0\n")
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "workbench", "train", "--data", str(data), "--out", str(run), "--config", str(config),
-           "--max-steps", "100000", "--epochs", "100000", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--config",
+        str(config),
+        "--max-steps",
+        "100000",
+        "--epochs",
+        "100000",
+        *TINY,
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -156,9 +193,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 
     saved_step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["position"]["step"]
     assert saved_step >= 1
-    result = subprocess.run([sys.executable, "-m", "workbench", "train", "--out", str(run), "--resume",
-                             "--max-steps", str(saved_step + 5)], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "train", "--out", str(run), "--resume", "--max-steps", str(saved_step + 5)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert f"Resuming at step {saved_step}" in result.stderr
     steps = [int(r["step"]) for r in read_csv(run / "metrics.csv")]

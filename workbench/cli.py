@@ -116,8 +116,12 @@ def _build_config(args: argparse.Namespace):
     if args.image_size is not None:
         config.data.image_size = args.image_size
         config.augment.output_size = None  # views follow the training resolution
-    for flag, section, field in (("data", "data", "path"), ("method", "method", "name"),
-                                 ("encoder", "model", "encoder"), ("lr", "optim", "lr")):
+    for flag, section, field in (
+        ("data", "data", "path"),
+        ("method", "method", "name"),
+        ("encoder", "model", "encoder"),
+        ("lr", "optim", "lr"),
+    ):
         if getattr(args, flag) is not None:
             setattr(getattr(config, section), field, getattr(args, flag))
     _apply_stop_flags(config, args)
@@ -132,8 +136,13 @@ def _build_config(args: argparse.Namespace):
 
 
 def _apply_stop_flags(config, args: argparse.Namespace) -> None:
-    for flag, field in (("epochs", "epochs"), ("max_steps", "max_steps"), ("time_budget", "time_budget_s"),
-                        ("device", "device"), ("workers", "workers")):
+    for flag, field in (
+        ("epochs", "epochs"),
+        ("max_steps", "max_steps"),
+        ("time_budget", "time_budget_s"),
+        ("device", "device"),
+        ("workers", "workers"),
+    ):
         if getattr(args, flag) is not None:
             setattr(config.train, field, getattr(args, flag))
 
@@ -145,11 +154,16 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR, the run to continue.")
-        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                   if v is not None and k not in STOP_FLAGS + ("out", "resume", "command") and v is not False]
+        changed = [
+            f"--{k.replace('_', '-')}"
+            for k, v in vars(args).items()
+            if v is not None and k not in STOP_FLAGS + ("out", "resume", "command") and v is not False
+        ]
         if changed:
-            raise ConfigError(f"{', '.join(changed)} cannot change when resuming; only --epochs, --max-steps, "
-                              "--time-budget, --device and --workers can.")
+            raise ConfigError(
+                f"{', '.join(changed)} cannot change when resuming; only --epochs, --max-steps, "
+                "--time-budget, --device and --workers can."
+            )
         config = RunDir.open(args.out).load_config()
         _apply_stop_flags(config, args)
         config.validate()
@@ -165,8 +179,10 @@ def _train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         reporter.finish()
     loss = f"{result.loss:.4f}" if result.loss is not None else "n/a"
-    print(f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  loss: {loss}  "
-          f"time: {result.time_s:.0f} s")
+    print(
+        f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  loss: {loss}  "
+        f"time: {result.time_s:.0f} s"
+    )
     return 0
 
 
@@ -257,8 +273,11 @@ class ConsoleReporter:
         frac = report.step / report.total_steps if report.total_steps else None
         eta = f" | ETA {_duration(report.eta_s)}" if report.eta_s is not None else ""
         bar = f"{_bar(frac)} " if frac is not None else ""
-        self._print(f"  {bar}step {report.step}{total} | epoch {report.epoch} | loss {report.loss:.4f} | "
-                    f"lr {report.lr:.2e} | {report.images_per_s:.0f} img/s{eta}", transient=True)
+        self._print(
+            f"  {bar}step {report.step}{total} | epoch {report.epoch} | loss {report.loss:.4f} | "
+            f"lr {report.lr:.2e} | {report.images_per_s:.0f} img/s{eta}",
+            transient=True,
+        )
 
     def epoch(self, epoch: int, values: dict[str, float]) -> None:
         shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())

@@ -119,7 +119,9 @@ class ExperimentConfig:
         )
         _check(t.batch_size >= 2, f"train.batch_size must be at least 2 (contrastive pairs), got {t.batch_size}.")
         _check(t.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}, got '{t.device}'.")
-        _check(t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got '{t.precision}'.")
+        _check(
+            t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got '{t.precision}'."
+        )
         _check(t.workers >= 0, f"train.workers must be >= 0, got {t.workers}.")
         _check(t.checkpoint_every_s > 0, f"train.checkpoint_every_s must be positive, got {t.checkpoint_every_s}.")
         _check(t.checkpoint_every_epochs >= 0, "train.checkpoint_every_epochs must be >= 0.")

@@ -12,13 +12,7 @@ from workbench.errors import ConfigError
 from workbench.methods import Method, StepOutput, create_method, list_methods, method_class
 from workbench.models import create_encoder
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _build(name: str, **config) -> Method:

@@ -11,12 +11,7 @@ from workbench.models import Encoder, create_encoder, encoder_description, list_
 EXPECTED = {"seed-cnn", "small-cnn", "resnet18", "resnet34", "resnet50", "vit-tiny"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_registry_lists_every_encoder_with_a_description() -> None:

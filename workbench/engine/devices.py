@@ -19,7 +19,7 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> the best available device; an explicit name must be available."""
+    """ "auto" -> the best available device; an explicit name must be available."""
     devices = available_devices()
     if name == "auto":
         return torch.device(devices[0])

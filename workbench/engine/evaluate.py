@@ -27,8 +27,9 @@ from workbench.errors import DataError
 from workbench.models import Encoder
 
 
-def load_encoder(run_dir: str | Path, checkpoint: str = "last", device: str | torch.device = "cpu",
-                 trained: bool = True) -> tuple[ExperimentConfig, Encoder]:
+def load_encoder(
+    run_dir: str | Path, checkpoint: str = "last", device: str | torch.device = "cpu", trained: bool = True
+) -> tuple[ExperimentConfig, Encoder]:
     """The run's encoder with its trained weights (or, trained=False, its initial weights), in eval mode."""
     run = RunDir.open(run_dir)
     config = run.load_config()
@@ -45,12 +46,24 @@ def load_encoder(run_dir: str | Path, checkpoint: str = "last", device: str | to
 
 def load_folder(path: str | Path, config: ExperimentConfig, reporter: Reporter) -> ImageSet:
     reporter.message(f"Reading images from {path} ...")
-    return load_images(path, config.data.image_size, cache_dir=config.data.cache_dir, workers=config.train.workers,
-                       progress=reporter.progress, should_stop=reporter.should_stop)
+    return load_images(
+        path,
+        config.data.image_size,
+        cache_dir=config.data.cache_dir,
+        workers=config.train.workers,
+        progress=reporter.progress,
+        should_stop=reporter.should_stop,
+    )
 
 
-def embed_folder(run_dir: str | Path, data_dir: str | Path, *, with_umap: bool = False, device: str = "auto",
-                 reporter: Reporter | None = None) -> dict[str, np.ndarray]:
+def embed_folder(
+    run_dir: str | Path,
+    data_dir: str | Path,
+    *,
+    with_umap: bool = False,
+    device: str = "auto",
+    reporter: Reporter | None = None,
+) -> dict[str, np.ndarray]:
     """Arrays for an .npz: paths, embeddings (float32 N x D), labels (when labelled), umap (N x 2, optional)."""
     reporter = reporter or NullReporter()
     if with_umap:
@@ -60,9 +73,15 @@ def embed_folder(run_dir: str | Path, data_dir: str | Path, *, with_umap: bool =
     config, encoder = load_encoder(run_dir, device=device)
     data = load_folder(data_dir, config, reporter)
     reporter.message(f"Embedding {len(data)} images ...")
-    feats = embed_images(encoder, data.images, config.augment, representation=config.model.representation,
-                         device=next(encoder.parameters()).device, progress=reporter.progress,
-                         should_stop=reporter.should_stop)
+    feats = embed_images(
+        encoder,
+        data.images,
+        config.augment,
+        representation=config.model.representation,
+        device=next(encoder.parameters()).device,
+        progress=reporter.progress,
+        should_stop=reporter.should_stop,
+    )
     out: dict[str, np.ndarray] = {"paths": np.array(data.paths), "embeddings": feats.astype(np.float32)}
     if data.has_labels:
         out["labels"] = np.array([data.class_names[i] if i >= 0 else "" for i in data.labels])
@@ -80,8 +99,14 @@ def _labels_against(train: ImageSet, test: ImageSet) -> np.ndarray:
     return np.array([index.get(test.class_names[c], -1) if c >= 0 else -1 for c in test.labels], dtype=np.int64)
 
 
-def evaluate_run(run_dir: str | Path, train_dir: str | Path, test_dir: str | Path, *, device: str = "auto",
-                 reporter: Reporter | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    train_dir: str | Path,
+    test_dir: str | Path,
+    *,
+    device: str = "auto",
+    reporter: Reporter | None = None,
+) -> dict[str, Any]:
     """kNN (trained, untrained, raw pixels), linear probe and label-free health on the test folder."""
     reporter = reporter or NullReporter()
     config, encoder = load_encoder(run_dir, device=device)
@@ -90,8 +115,10 @@ def evaluate_run(run_dir: str | Path, train_dir: str | Path, test_dir: str | Pat
     test = load_folder(test_dir, config, reporter)
     for name, folder in (("--train", train), ("--test", test)):
         if not folder.has_labels:
-            raise DataError(f"The {name} folder '{folder.root}' has no class subfolders, so accuracy cannot be "
-                            "measured; put each class's images in its own subfolder.")
+            raise DataError(
+                f"The {name} folder '{folder.root}' has no class subfolders, so accuracy cannot be "
+                "measured; put each class's images in its own subfolder."
+            )
     test_labels = _labels_against(train, test)
     if (test_labels >= 0).sum() == 0:
         raise DataError("The --test folder shares no class subfolder names with the --train folder.")
@@ -100,14 +127,22 @@ def evaluate_run(run_dir: str | Path, train_dir: str | Path, test_dir: str | Pat
 
     def features(model: Encoder, data: ImageSet) -> np.ndarray:
         reporter.message(f"Embedding {len(data)} images from {data.root} ...")
-        return embed_images(model, data.images, spec, representation=rep, device=dev,
-                            progress=reporter.progress, should_stop=reporter.should_stop)
+        return embed_images(
+            model,
+            data.images,
+            spec,
+            representation=rep,
+            device=dev,
+            progress=reporter.progress,
+            should_stop=reporter.should_stop,
+        )
 
     train_feats, test_feats = features(encoder, train), features(encoder, test)
     result: dict[str, Any] = {
         "knn_top1": knn_top1(train_feats, train.labels, test_feats, test_labels),
-        "knn_top1_untrained": knn_top1(features(untrained, train), train.labels, features(untrained, test),
-                                       test_labels),
+        "knn_top1_untrained": knn_top1(
+            features(untrained, train), train.labels, features(untrained, test), test_labels
+        ),
         "knn_top1_raw": knn_top1(raw_pixels(train.images), train.labels, raw_pixels(test.images), test_labels),
     }
     reporter.message("Fitting the linear probe ...")
@@ -115,7 +150,14 @@ def evaluate_run(run_dir: str | Path, train_dir: str | Path, test_dir: str | Pat
     with torch.no_grad():
         v1, v2 = make_views(spec, test.images.to(dev), config.train.seed)[:2]
         z1, z2 = encoder.represent(v1, rep).float().cpu(), encoder.represent(v2, rep).float().cpu()
-    result.update(alignment=alignment(z1, z2), uniformity=uniformity(test_feats), std=normalized_std(test_feats),
-                  effective_rank=effective_rank(test_feats), train_images=len(train), test_images=len(test),
-                  representation=rep, feature_dim=int(train_feats.shape[1]))
+    result.update(
+        alignment=alignment(z1, z2),
+        uniformity=uniformity(test_feats),
+        std=normalized_std(test_feats),
+        effective_rank=effective_rank(test_feats),
+        train_images=len(train),
+        test_images=len(test),
+        representation=rep,
+        feature_dim=int(train_feats.shape[1]),
+    )
     return result

@@ -58,19 +58,30 @@ def load_data(config: ExperimentConfig, reporter: Reporter) -> ImageSet:
     """Scan and decode the configured folder (or the built-in demo) once, at the training resolution."""
     root = Path(config.data.path) if config.data.path else demo_dataset_path()
     reporter.message(f"Reading images from {root} ...")
-    return load_images(root, config.data.image_size, cache_dir=config.data.cache_dir,
-                       workers=config.train.workers, progress=reporter.progress, should_stop=reporter.should_stop)
+    return load_images(
+        root,
+        config.data.image_size,
+        cache_dir=config.data.cache_dir,
+        workers=config.train.workers,
+        progress=reporter.progress,
+        should_stop=reporter.should_stop,
+    )
 
 
 def build_method(config: ExperimentConfig) -> Method:
     """Encoder + heads + loss, from the config alone (also used to rebuild a model from a checkpoint)."""
-    encoder = create_encoder(config.model.encoder, image_size=_output_size(config),
-                             small_stem=config.model.small_stem)
+    encoder = create_encoder(config.model.encoder, image_size=_output_size(config), small_stem=config.model.small_stem)
     return create_method(config.method.name, encoder, config.method)
 
 
-def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | None = None,
-        resume: bool = False, images: ImageSet | None = None) -> FitResult:
+def fit(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    reporter: Reporter | None = None,
+    resume: bool = False,
+    images: ImageSet | None = None,
+) -> FitResult:
     """Train `config` in `run_dir` (created, or continued with `resume=True`) until the epochs, the step limit or
     the time budget run out, or the reporter asks to stop. Raises WorkbenchError subclasses for user errors."""
     reporter = reporter or NullReporter()
@@ -81,8 +92,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
     # ---- run folder (never inside the image folder) ---------------------------------------------------
     data_root = Path(config.data.path) if config.data.path else demo_dataset_path()
     if Path(run_dir).resolve().is_relative_to(data_root.resolve()):
-        raise ConfigError(f"The run folder '{run_dir}' is inside the image folder '{data_root}'; nothing is ever "
-                          "written there, so choose a run folder elsewhere.")
+        raise ConfigError(
+            f"The run folder '{run_dir}' is inside the image folder '{data_root}'; nothing is ever "
+            "written there, so choose a run folder elsewhere."
+        )
     run = RunDir.open(run_dir) if resume else None
 
     # ---- data (read before a new run folder is made, so bad data leaves nothing behind) ---------------------
@@ -135,14 +148,17 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
 
     def checkpoint(name: str = "last") -> None:
         if main:
-            run.save_checkpoint({
-                "format": CHECKPOINT_FORMAT,
-                "config": config.to_dict(),
-                "model": method.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                "position": vars(pos).copy(),
-            }, name)
+            run.save_checkpoint(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "config": config.to_dict(),
+                    "model": method.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "position": vars(pos).copy(),
+                },
+                name,
+            )
 
     # ---- loop -----------------------------------------------------------------------------------------
     if main:
@@ -166,7 +182,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
                     break
                 step_started = time.perf_counter()
                 start = pos.epoch_step * batch_size
-                batch = pool[order[start:start + batch_size].to(pool.device)].to(device, non_blocking=True)
+                batch = pool[order[start : start + batch_size].to(pool.device)].to(device, non_blocking=True)
                 views = make_views(spec, batch, _step_seed(config.train.seed, pos.step))
                 if channels_last:
                     views = [v.contiguous(memory_format=torch.channels_last) for v in views]
@@ -193,14 +209,30 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
                 pos.epoch_step += 1
                 epoch_losses.append(loss_value)
                 elapsed = clock.elapsed()
-                values = dict(zip(out.values.keys(), value_list))
+                values = dict(zip(out.values.keys(), value_list, strict=True))
                 report = StepReport(
-                    step=pos.step, epoch=pos.epoch + 1, total_steps=total_steps if budget is None else None,
-                    loss=loss_value, lr=lr, images_per_s=batch_size / max(time.perf_counter() - step_started, 1e-9),
-                    time_s=elapsed, eta_s=clock.eta(pos.step, total_steps, budget), values=values)
+                    step=pos.step,
+                    epoch=pos.epoch + 1,
+                    total_steps=total_steps if budget is None else None,
+                    loss=loss_value,
+                    lr=lr,
+                    images_per_s=batch_size / max(time.perf_counter() - step_started, 1e-9),
+                    time_s=elapsed,
+                    eta_s=clock.eta(pos.step, total_steps, budget),
+                    values=values,
+                )
                 if main:
-                    run.append_metrics({"step": report.step, "epoch": report.epoch, "loss": loss_value, "lr": lr,
-                                        "images_per_s": report.images_per_s, "time_s": elapsed, **values})
+                    run.append_metrics(
+                        {
+                            "step": report.step,
+                            "epoch": report.epoch,
+                            "loss": loss_value,
+                            "lr": lr,
+                            "images_per_s": report.images_per_s,
+                            "time_s": elapsed,
+                            **values,
+                        }
+                    )
                 reporter.step(report)
                 pos.time_s = elapsed
                 if next_snapshot is not None and elapsed >= next_snapshot:
@@ -238,8 +270,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, *, reporter: Reporter | N
         raise
     except torch.OutOfMemoryError:
         pos.time_s = clock.elapsed()
-        text = (f"Out of memory on {device.type} at step {pos.step + 1} with batch size {batch_size} at "
-                f"{_output_size(config)} px; try a smaller --batch-size or --image-size.")
+        text = (
+            f"Out of memory on {device.type} at step {pos.step + 1} with batch size {batch_size} at "
+            f"{_output_size(config)} px; try a smaller --batch-size or --image-size."
+        )
         if main:
             run.set_status("failed", step=pos.step, message=text)
         run.close()
@@ -322,14 +356,26 @@ def _output_size(config: ExperimentConfig) -> int:
 
 
 def _non_finite_message(config: ExperimentConfig, step: int, value: float) -> str:
-    return (f"The loss became {value} at step {step}, so training stopped (the last good weights are saved). "
-            f"Likely cause: a learning rate too high for this batch size ({config.optim.lr:g}) or a temperature "
-            f"too low ({config.method.temperature:g}); try a lower --lr, gradient clipping, or fp32 precision.")
+    return (
+        f"The loss became {value} at step {step}, so training stopped (the last good weights are saved). "
+        f"Likely cause: a learning rate too high for this batch size ({config.optim.lr:g}) or a temperature "
+        f"too low ({config.method.temperature:g}); try a lower --lr, gradient clipping, or fp32 precision."
+    )
 
 
-def _end_epoch(run: RunDir, method: Method, data: ImageSet, spec: Any, config: ExperimentConfig,
-               device: torch.device, pos: _Position, losses: list[float], clock: _Clock, reporter: Reporter,
-               main: bool) -> None:
+def _end_epoch(
+    run: RunDir,
+    method: Method,
+    data: ImageSet,
+    spec: Any,
+    config: ExperimentConfig,
+    device: torch.device,
+    pos: _Position,
+    losses: list[float],
+    clock: _Clock,
+    reporter: Reporter,
+    main: bool,
+) -> None:
     """Per-epoch row: mean loss plus label-free health (and kNN when labelled) on a fixed image subset."""
     values: dict[str, float] = {"loss": sum(losses) / max(len(losses), 1)}
     every = config.train.monitor_every_epochs

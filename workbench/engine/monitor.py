@@ -26,8 +26,9 @@ def monitor_indices(n: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def epoch_metrics(method: Method, data: ImageSet, spec: AugmentSpec, config: ExperimentConfig,
-                  device: torch.device) -> dict[str, float]:
+def epoch_metrics(
+    method: Method, data: ImageSet, spec: AugmentSpec, config: ExperimentConfig, device: torch.device
+) -> dict[str, float]:
     encoder = method.encoder
     rep = config.model.representation
     idx = monitor_indices(len(data), config.train.seed)

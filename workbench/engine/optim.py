@@ -17,12 +17,12 @@ class LARS(torch.optim.Optimizer):
     normalisation weights) take plain momentum-SGD steps without weight decay, as in the papers.
     """
 
-    def __init__(self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                 eta: float = 0.001):
+    def __init__(
+        self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 0.001
+    ):
         if lr <= 0:
             raise ValueError(f"LARS learning rate must be positive, got {lr}.")
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta,
-                                      lars_exclude=False))
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, lars_exclude=False))
 
     @torch.no_grad()
     def step(self, closure: Callable | None = None):
@@ -35,8 +35,9 @@ class LARS(torch.optim.Optimizer):
                 if not group["lars_exclude"]:
                     grad = grad.add(p, alpha=group["weight_decay"])
                     w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(grad)
-                    trust = torch.where((w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm,
-                                        torch.ones_like(w_norm))
+                    trust = torch.where(
+                        (w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm, torch.ones_like(w_norm)
+                    )
                     grad = grad.mul(trust)
                 state = self.state[p]
                 buf = state.get("momentum_buffer")

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +156,9 @@ class RunDir:
                 columns = METRICS_COLUMNS + [k for k in row if k not in METRICS_COLUMNS]
                 atomic_write_text(path, ",".join(columns) + "\n")
             self._metrics_file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (see close())
-            self._metrics_writer = csv.DictWriter(self._metrics_file, fieldnames=columns, extrasaction="ignore",
-                                                  lineterminator="\n")
+            self._metrics_writer = csv.DictWriter(
+                self._metrics_file, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
+            )
         self._metrics_writer.writerow({k: _fmt(v) for k, v in row.items()})
         self._metrics_file.flush()
 
