@@ -16,11 +16,11 @@ from workbench.analysis.embed import embed_images, raw_pixels
 from workbench.analysis.health import alignment, effective_rank, normalized_std, uniformity
 from workbench.analysis.knn import knn_top1
 from workbench.analysis.probe import linear_probe_top1
-from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet, load_images
 from workbench.engine.devices import resolve_device
 from workbench.engine.fit import build_method
+from workbench.engine.monitor import view_pair_features
 from workbench.engine.report import NullReporter, Reporter
 from workbench.engine.runs import RunDir
 from workbench.errors import DataError
@@ -147,9 +147,7 @@ def evaluate_run(
     }
     reporter.message("Fitting the linear probe ...")
     result["linear_top1"] = linear_probe_top1(train_feats, train.labels, test_feats, test_labels)
-    with torch.no_grad():
-        v1, v2 = make_views(spec, test.images.to(dev), config.train.seed)[:2]
-        z1, z2 = encoder.represent(v1, rep).float().cpu(), encoder.represent(v2, rep).float().cpu()
+    z1, z2 = view_pair_features(encoder, test.images, spec, rep, config.train.seed, dev)
     result.update(
         alignment=alignment(z1, z2),
         uniformity=uniformity(test_feats),

@@ -16,6 +16,7 @@ from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet
 from workbench.methods import Method
+from workbench.models import Encoder
 
 MONITOR_IMAGES = 1024  # small enough to cost about a second per epoch on a laptop CPU
 
@@ -23,6 +24,32 @@ MONITOR_IMAGES = 1024  # small enough to cost about a second per epoch on a lapt
 def monitor_indices(n: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed + 12_345)
     return torch.randperm(n, generator=generator)[: min(n, MONITOR_IMAGES)]
+
+
+@torch.no_grad()
+def view_pair_features(
+    encoder: Encoder,
+    images: torch.Tensor,
+    spec: AugmentSpec,
+    representation: str,
+    seed: int,
+    device: torch.device,
+    batch_size: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Representations (N, D) of two augmented views of each image, batched so large images fit in memory.
+    The encoder is evaluated in eval mode (BatchNorm running statistics) and its mode restored afterwards."""
+    was_training = encoder.training
+    encoder.eval()
+    z1, z2 = [], []
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device)
+            v1, v2 = make_views(spec, batch, seed + start)[:2]
+            z1.append(encoder.represent(v1, representation).float().cpu())
+            z2.append(encoder.represent(v2, representation).float().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(z1), torch.cat(z2)
 
 
 @torch.no_grad()
@@ -35,11 +62,7 @@ def epoch_metrics(
     images = data.images[idx]
     clean = embed_images(encoder, images, spec, representation=rep, device=device)
     values = health_metrics(clean)
-    was_training = encoder.training
-    encoder.eval()
-    v1, v2 = make_views(spec, images.to(device), config.train.seed)[:2]
-    values["alignment"] = alignment(encoder.represent(v1, rep).float().cpu(), encoder.represent(v2, rep).float().cpu())
-    encoder.train(was_training)
+    values["alignment"] = alignment(*view_pair_features(encoder, images, spec, rep, config.train.seed, device))
     labels = data.labels[idx.numpy()]
     if data.has_labels and (labels >= 0).sum() >= 8:
         half = len(idx) // 2
