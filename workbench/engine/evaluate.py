@@ -17,9 +17,9 @@ from workbench.analysis.health import alignment, effective_rank, normalized_std,
 from workbench.analysis.knn import knn_top1
 from workbench.analysis.probe import linear_probe_top1
 from workbench.config import ExperimentConfig
-from workbench.data import ImageSet, load_images
+from workbench.data import ImageSet
 from workbench.engine.devices import resolve_device
-from workbench.engine.fit import build_method
+from workbench.engine.fit import build_method, load_data
 from workbench.engine.monitor import view_pair_features
 from workbench.engine.report import NullReporter, Reporter
 from workbench.engine.runs import RunDir
@@ -44,18 +44,6 @@ def load_encoder(
     return config, encoder
 
 
-def load_folder(path: str | Path, config: ExperimentConfig, reporter: Reporter) -> ImageSet:
-    reporter.message(f"Reading images from {path} ...")
-    return load_images(
-        path,
-        config.data.image_size,
-        cache_dir=config.data.cache_dir,
-        workers=config.train.workers,
-        progress=reporter.progress,
-        should_stop=reporter.should_stop,
-    )
-
-
 def embed_folder(
     run_dir: str | Path,
     data_dir: str | Path,
@@ -71,7 +59,7 @@ def embed_folder(
 
         warm_up_umap()  # numba compiles (~20 s) while the images are read and embedded
     config, encoder = load_encoder(run_dir, device=device)
-    data = load_folder(data_dir, config, reporter)
+    data = load_data(config, reporter, data_dir)
     reporter.message(f"Embedding {len(data)} images ...")
     feats = embed_images(
         encoder,
@@ -111,8 +99,8 @@ def evaluate_run(
     reporter = reporter or NullReporter()
     config, encoder = load_encoder(run_dir, device=device)
     _, untrained = load_encoder(run_dir, device=device, trained=False)
-    train = load_folder(train_dir, config, reporter)
-    test = load_folder(test_dir, config, reporter)
+    train = load_data(config, reporter, train_dir)
+    test = load_data(config, reporter, test_dir)
     for name, folder in (("--train", train), ("--test", test)):
         if not folder.has_labels:
             raise DataError(

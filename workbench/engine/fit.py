@@ -54,9 +54,10 @@ class _Position:
     time_s: float = 0.0  # training wall time before this process started (resumes add up)
 
 
-def load_data(config: ExperimentConfig, reporter: Reporter) -> ImageSet:
-    """Scan and decode the configured folder (or the built-in demo) once, at the training resolution."""
-    root = Path(config.data.path) if config.data.path else demo_dataset_path()
+def load_data(config: ExperimentConfig, reporter: Reporter, root: str | Path | None = None) -> ImageSet:
+    """Scan and decode `root` (default: the configured folder, or the built-in demo) once, at the training
+    resolution and with the run's cache and worker settings."""
+    root = Path(root or config.data.path or demo_dataset_path())
     reporter.message(f"Reading images from {root} ...")
     return load_images(
         root,
