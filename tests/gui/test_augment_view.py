@@ -57,7 +57,7 @@ def test_the_preview_is_the_engines_make_views(view, image_folder):
 
 
 def test_a_changed_control_changes_the_preview(qtbot, view):
-    before = view.last_preview.views
+    before = _next_preview(qtbot, view, lambda: view.apply_preset("seed")).views  # seed: grayscale on, p = 0.2
     grayscale = view.editor.controls[("grayscale", "p")].widget
     start = time.perf_counter()
     after = _next_preview(qtbot, view, lambda: grayscale.setValue(1.0)).views

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.augment.spec import AugmentSpec, list_presets, preset
+from workbench.config import DataConfig, ExperimentConfig
 from workbench.data.scan import ScanReport
 from workbench.errors import WorkbenchError
 from workbench.gui.augment_tasks import DecodedCache, Preview, check_export_folder, compute_preview, export_views
@@ -38,7 +39,8 @@ from workbench.gui.widgets.spec_editor import SpecEditor
 from workbench.gui.worker import TaskRunner
 
 DEBOUNCE_MS = 120  # + a few ms of work: the preview follows an edit within ~200 ms
-DEFAULT_IMAGE_SIZE = 32  # DataConfig.image_size's default (the training resolution)
+DEFAULT_IMAGE_SIZE = DataConfig().image_size  # the training resolution of the default recipe
+DEFAULT_PRESET = ExperimentConfig().augment.name  # the default recipe's augmentations (README, benchmarks)
 
 
 def _spin(low: int, high: int, value: int, tip: str, suffix: str = "") -> QSpinBox:
@@ -63,7 +65,7 @@ class AugmentView(QWidget):
         super().__init__(parent)
         self.editor = SpecEditor()
         self.editor.changed.connect(self._edited)
-        self.preset_name = "seed"
+        self.preset_name = DEFAULT_PRESET
         self.preset_label = QLabel()
         presets = QToolButton()
         presets.setText("Presets")
@@ -166,7 +168,7 @@ class AugmentView(QWidget):
         self._pending = False
         self._requested_at = 0.0
         self.last_preview: Preview | None = None
-        self.apply_preset("seed")
+        self.apply_preset(DEFAULT_PRESET)
 
     # ---- the spec
     def spec(self) -> AugmentSpec:
