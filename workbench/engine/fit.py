@@ -25,7 +25,7 @@ from workbench.engine.monitor import epoch_metrics
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.runs import SCAN_REPORT_FILE, RunDir
-from workbench.errors import Cancelled, ConfigError, RunError, TrainingError
+from workbench.errors import Cancelled, ConfigError, TrainingError
 from workbench.methods import Method, create_method
 from workbench.models import create_encoder
 
@@ -389,4 +389,4 @@ def _end_epoch(
     reporter.epoch(pos.epoch + 1, values)
 
 
-__all__ = ["FitResult", "RunError", "build_method", "fit", "load_data"]
+__all__ = ["FitResult", "build_method", "fit", "load_data"]

@@ -78,7 +78,7 @@ class RunDir:
             raise RunError(f"'{path}' is a folder that is not empty; choose an empty or new folder for the run.")
         run = cls(path)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.path / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+        run.save_config(config)
         run.set_status("created", step=0)
         return run
 
