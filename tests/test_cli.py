@@ -204,3 +204,67 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert f"Resuming at step {saved_step}" in result.stderr
     steps = [int(r["step"]) for r in read_csv(run / "metrics.csv")]
     assert steps == list(range(1, saved_step + 6))
+
+
+# ---- the method zoo from the command line ------------------------------------------------------------------------
+
+NO_ENCODER = ["--batch-size", "8", "--workers", "0", "--device", "cpu"]
+
+
+def test_train_a_zoo_method_with_its_default_encoder_and_a_hyperparameter_flag(trained_run, capsys, tmp_path):
+    data, _ = trained_run
+    out = tmp_path / "byol"
+    code, stdout, _ = run_cli(
+        capsys, "train", "--data", str(data), "--out", str(out), "--method", "byol", "--momentum", "0.9",
+        "--pred-hidden-dim", "64", "--max-steps", "2", *NO_ENCODER,
+    )  # fmt: skip
+    assert code == 0 and "status: finished" in stdout
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["encoder"] == "small-cnn" and saved["method"]["name"] == "byol"
+    assert saved["method"]["momentum"] == 0.9 and saved["method"]["pred_hidden_dim"] == 64
+    assert saved["method"]["proj_hidden_dim"] == 1024 and saved["method"]["temperature"] is None
+
+
+def test_list_shows_every_method_with_its_encoder_and_hyperparameters(capsys):
+    from workbench.methods import list_methods, method_class
+
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    for name in list_methods():
+        assert f"  {name} " in out
+        cls = method_class(name)
+        block = out.split(f"  {name} ", 1)[1].split("\n")[1]  # the line under the method's description
+        assert f"encoder: {cls.default_encoder}" in block
+        for field in cls.hyperparameters:
+            assert f"{field}=" in block
+    assert "queue_size=4096" in out and "views=4" in out and "lambda_param=0.005" in out
+
+
+def test_a_wrong_hyperparameter_is_exit_2_and_one_sentence(trained_run, capsys, tmp_path):
+    data, _ = trained_run
+    out = str(tmp_path / "run")
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(data), "--out", out, "--method", "byol", "--temperature", "0.2")[::2],
+        "'byol' does not use method.temperature",
+        "momentum",
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(data), "--out", out, "--method", "cmc", "--views", "1")[::2],
+        "method.views must be",
+    )
+    assert_one_sentence_error(
+        *run_cli(capsys, "train", "--data", str(data), "--out", out, "--method", "nope")[::2], "Unknown method 'nope'"
+    )
+    assert not Path(out).exists()
+
+
+def test_another_method_than_the_config_files_starts_from_its_own_defaults(trained_run, capsys, tmp_path):
+    data, run = trained_run  # run/config.json is a resolved simclr config (temperature 0.1, ...)
+    out = tmp_path / "moco"
+    code, _, err = run_cli(
+        capsys, "train", "--config", str(run / "config.json"), "--data", str(data), "--out", str(out),
+        "--method", "moco-v2", "--queue-size", "32", "--max-steps", "1", *NO_ENCODER,
+    )  # fmt: skip
+    assert code == 0, err
+    saved = json.loads((out / "config.json").read_text())["method"]
+    assert (saved["temperature"], saved["queue_size"], saved["momentum"]) == (0.2, 32, 0.99)

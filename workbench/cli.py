@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workbench import __version__
+from workbench.config import HYPERPARAMETER_HELP, INT_HYPERPARAMETERS
 from workbench.errors import ConfigError, WorkbenchError
 
 EXIT_USER_ERROR = 2
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", metavar="FILE", help="TOML or JSON config; flags override it")
     train.add_argument("--preset", metavar="NAME", help="augmentation preset: seed, simclr, byol, moco-v2, light")
     train.add_argument("--method", metavar="NAME", help="self-supervised method (see `workbench list`)")
-    train.add_argument("--encoder", metavar="NAME", help="encoder (see `workbench list`)")
+    train.add_argument("--encoder", metavar="NAME", help="encoder (default: the method's; see `workbench list`)")
     train.add_argument("--image-size", type=int, metavar="PX", help="training resolution in pixels")
     train.add_argument("--batch-size", type=int, metavar="N")
     train.add_argument("--epochs", type=int, metavar="N")
@@ -42,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, metavar="N", help="threads for decoding images")
     train.add_argument("--seed", type=int, metavar="N")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    hyper = train.add_argument_group(
+        "method hyper-parameters", "each defaults to the method's own value; `workbench list` shows which apply"
+    )
+    for name, (_, text) in HYPERPARAMETER_HELP.items():
+        kind = int if name in INT_HYPERPARAMETERS else float
+        hyper.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar="N" if kind is int else "X", help=text)
 
     embed = sub.add_parser("embed", help="write the embeddings of a folder to an .npz file")
     embed.add_argument("run", metavar="RUN_DIR")
@@ -99,20 +106,25 @@ def _list() -> int:
     print("encoders:")
     for name in list_encoders():
         print(f"  {name:18s} {encoder_description(name)}")
-    print("methods:")
+    print("methods (default encoder; hyper-parameters = defaults, each settable with --NAME):")
     for name in list_methods():
-        print(f"  {name:18s} {method_class(name).description}")
+        cls = method_class(name)
+        print(f"  {name:18s} {cls.description}")
+        hyper = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cls.hyperparameters.items())
+        print(f"  {'':18s}   encoder: {cls.default_encoder}; {hyper or 'no hyper-parameters'}")
     print("augmentation presets:", ", ".join(list_presets()))
     return 0
 
 
 def _build_config(args: argparse.Namespace):
     from workbench.augment.spec import preset
-    from workbench.config import ExperimentConfig, load_config
+    from workbench.config import ExperimentConfig, MethodConfig, load_config
 
     config = load_config(args.config) if args.config else ExperimentConfig()
     if args.preset:
         config.augment = preset(args.preset)
+    if args.method is not None and args.method != config.method.name:
+        config.method = MethodConfig(name=args.method)  # another method: its own defaults, not the file's values
     if args.image_size is not None:
         config.data.image_size = args.image_size
         config.augment.output_size = None  # views follow the training resolution
@@ -124,6 +136,9 @@ def _build_config(args: argparse.Namespace):
     ):
         if getattr(args, flag) is not None:
             setattr(getattr(config, section), field, getattr(args, flag))
+    for name in HYPERPARAMETER_HELP:
+        if getattr(args, name) is not None:
+            setattr(config.method, name, getattr(args, name))
     _apply_stop_flags(config, args)
     if args.batch_size is not None:
         config.train.batch_size = args.batch_size
@@ -282,6 +297,9 @@ class ConsoleReporter:
     def epoch(self, epoch: int, values: dict[str, float]) -> None:
         shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
         self._print(f"epoch {epoch}: {shown}", transient=False)
+
+    def preview(self, epoch: int, image) -> None:
+        pass  # the image is saved as preview.png in the run folder; a terminal shows nothing
 
     def should_stop(self) -> bool:
         return self.stop_requested

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    encoder: str = "small-cnn"  # the default recipe (README, "Default recipe")
+    encoder: str = "auto"  # "auto": the method's `default_encoder` (small-cnn for most; the default recipe)
     # Which backbone features form the representation used by kNN, UMAP and export (never the head output);
     # "auto" is the encoder's measured default (small-cnn: "stage3-grid", the others: "final").
     representation: str = "auto"
@@ -42,11 +42,66 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
+    """The method and its hyper-parameters. Every hyper-parameter defaults to None, "the method's own default"
+    (its class's `hyperparameters`, the paper's value adapted to small images); `resolve_config` fills them in, so
+    a saved run always holds concrete values. A method rejects fields it does not use. The meaning, unit and range of
+    each field is in `workbench.methods.base.HYPERPARAMETER_HELP`."""
+
     name: str = "simclr"
-    temperature: float = 0.1  # NT-Xent temperature; SimCLR (Chen et al. 2020) uses 0.1-0.5; 0.1 measured best here
-    proj_hidden_dim: int = 512
-    proj_output_dim: int = 128  # SimCLR projects to 128-d
-    proj_layers: int = 2
+    temperature: float | None = None  # contrastive softmax temperature (SimCLR 0.1 here, MoCo v2 0.2, CMC 0.07)
+    proj_hidden_dim: int | None = None  # projection head: hidden width
+    proj_output_dim: int | None = None  # projection head: output size (where the loss is taken)
+    proj_layers: int | None = None  # projection head: Linear layers (1 = a single Linear)
+    pred_hidden_dim: int | None = None  # BYOL / SimSiam predictor: hidden (bottleneck) width
+    momentum: float | None = None  # base EMA momentum of a target / key encoder (BYOL, MoCo)
+    queue_size: int | None = None  # MoCo: negatives kept from past batches (capped at the number of images)
+    lambda_param: float | None = None  # Barlow Twins: off-diagonal weight; VICReg: invariance weight
+    mu_param: float | None = None  # VICReg: variance weight
+    nu_param: float | None = None  # VICReg: covariance weight
+    views: int | None = None  # CMC: augmented views per image (>= 2)
+    noise_std: float | None = None  # autoencoder: denoising noise std (0 = plain autoencoder)
+    latent_dim: int | None = None  # GAN: generator noise size
+    mask_ratio: float | None = None  # MAE: fraction of patches masked
+
+
+METHOD_HYPERPARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(MethodConfig) if f.name != "name")
+INT_HYPERPARAMETERS = (
+    "proj_hidden_dim",
+    "proj_output_dim",
+    "proj_layers",
+    "pred_hidden_dim",
+    "queue_size",
+    "views",
+    "latent_dim",
+)
+
+# Every MethodConfig hyper-parameter: (label, one-line help with its unit and range), for the CLI and the GUI
+# (re-exported as workbench.methods.base.HYPERPARAMETER_HELP; kept here because it needs no torch).
+HYPERPARAMETER_HELP: dict[str, tuple[str, str]] = {
+    "temperature": ("Temperature", "Softmax temperature of the contrastive loss (> 0; lower is sharper; 0.05-0.5)."),
+    "proj_hidden_dim": ("Projection hidden", "Hidden width of the projection head, in units (>= 1)."),
+    "proj_output_dim": ("Projection output", "Output size of the projection head, where the loss is taken (>= 1)."),
+    "proj_layers": ("Projection layers", "Linear layers in the projection head (>= 1; 1 is a single Linear)."),
+    "pred_hidden_dim": ("Predictor hidden", "Hidden (bottleneck) width of the predictor MLP, in units (>= 1)."),
+    "momentum": (
+        "Target momentum",
+        "Base EMA momentum of the target / key encoder, in [0, 1); closer to 1 is a slower-moving target.",
+    ),
+    "queue_size": ("Queue size", "Negatives kept from past batches (>= 1; capped at the number of images)."),
+    "lambda_param": (
+        "Lambda",
+        "Barlow Twins: weight of the off-diagonal (redundancy) term; VICReg: weight of the invariance term (>= 0).",
+    ),
+    "mu_param": ("Mu", "VICReg: weight of the variance term (>= 0)."),
+    "nu_param": ("Nu", "VICReg: weight of the covariance term (>= 0)."),
+    "views": ("Views", "Augmented views per image (>= 2); every pair of views gets a contrastive term."),
+    "noise_std": (
+        "Noise std",
+        "Denoising: std of the Gaussian noise added to the normalised input (>= 0; 0 is a plain autoencoder).",
+    ),
+    "latent_dim": ("Latent size", "Size of the GAN generator's noise vector (>= 1)."),
+    "mask_ratio": ("Mask ratio", "Fraction of image patches hidden from the MAE encoder, in (0, 1)."),
+}
 
 
 @dataclass
@@ -101,9 +156,7 @@ class ExperimentConfig:
         d, m, o, t = self.data, self.method, self.optim, self.train
         _check(8 <= d.image_size <= 1024, f"data.image_size must be between 8 and 1024 pixels, got {d.image_size}.")
         self.augment.validate()
-        _check(m.temperature > 0, f"method.temperature must be positive, got {m.temperature}.")
-        _check(m.proj_hidden_dim >= 1 and m.proj_output_dim >= 1, "method projection sizes must be positive.")
-        _check(m.proj_layers >= 1, f"method.proj_layers must be at least 1, got {m.proj_layers}.")
+        _validate_method(m)
         _check(o.name in OPTIMIZERS, f"optim.name must be one of {', '.join(OPTIMIZERS)}, got '{o.name}'.")
         _check(o.schedule in SCHEDULES, f"optim.schedule must be one of {', '.join(SCHEDULES)}, got '{o.schedule}'.")
         _check(math.isfinite(o.lr) and o.lr > 0, f"optim.lr must be a positive number, got {o.lr}.")
@@ -127,6 +180,40 @@ class ExperimentConfig:
         _check(t.checkpoint_every_epochs >= 0, "train.checkpoint_every_epochs must be >= 0.")
         _check(t.snapshot_every_s is None or t.snapshot_every_s > 0, "train.snapshot_every_s must be positive.")
         _check(t.monitor_every_epochs >= 0, "train.monitor_every_epochs must be >= 0.")
+
+
+# Range of each method hyper-parameter: (test, wording of the allowed range); checked only when not None.
+_METHOD_RANGES: dict[str, tuple[Any, str]] = {
+    "temperature": (lambda v: 0 < v < math.inf, "a positive number"),
+    "proj_hidden_dim": (lambda v: v >= 1, "at least 1"),
+    "proj_output_dim": (lambda v: v >= 1, "at least 1"),
+    "proj_layers": (lambda v: v >= 1, "at least 1"),
+    "pred_hidden_dim": (lambda v: v >= 1, "at least 1"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "queue_size": (lambda v: v >= 1, "at least 1"),
+    "lambda_param": (lambda v: 0 <= v < math.inf, "a number >= 0"),
+    "mu_param": (lambda v: 0 <= v < math.inf, "a number >= 0"),
+    "nu_param": (lambda v: 0 <= v < math.inf, "a number >= 0"),
+    "views": (lambda v: v >= 2, "at least 2"),
+    "noise_std": (lambda v: 0 <= v < math.inf, "a number >= 0"),
+    "latent_dim": (lambda v: v >= 1, "at least 1"),
+    "mask_ratio": (lambda v: 0 < v < 1, "in (0, 1)"),
+}
+
+
+def _validate_method(m: MethodConfig) -> None:
+    _check(isinstance(m.name, str) and bool(m.name), f"method.name must be a method name, got {m.name!r}.")
+    for name in METHOD_HYPERPARAMETERS:
+        value = getattr(m, name)
+        if value is None:
+            continue
+        integral = name in INT_HYPERPARAMETERS
+        ok_type = isinstance(value, int) if integral else isinstance(value, (int, float))
+        ok, wording = _METHOD_RANGES[name]
+        _check(
+            ok_type and not isinstance(value, bool) and ok(value),
+            f"method.{name} must be {'an integer ' if integral else ''}{wording}, got {value!r}.",
+        )
 
 
 def _check(ok: bool, message: str) -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.config import ExperimentConfig
+from workbench.config import ExperimentConfig, MethodConfig
 from workbench.engine.fit import fit
 from workbench.engine.report import NullReporter
 from workbench.engine.runs import RunDir, read_csv
 from workbench.errors import ConfigError, RunError, TrainingError
+from workbench.methods import resolve_config
 
 
 def tiny_config(data: Path, **train) -> ExperimentConfig:
@@ -57,7 +58,8 @@ def test_tiny_run_learns_and_writes_its_files(image_folder, tmp_path):
     assert times == sorted(times) and times[0] > 0
     assert all(float(r["images_per_s"]) > 0 for r in rows)
     # the resolved config reproduces the run, and the scan report is saved
-    assert run.load_config() == config
+    saved = run.load_config()
+    assert saved == resolve_config(config) and saved.method.temperature == 0.1 and saved.method.proj_layers == 2
     assert json.loads((run.path / "scan_report.json").read_text())["paths"]
     state = torch.load(run.checkpoint_path("last"), weights_only=True)
     assert state["position"]["step"] == 40
@@ -131,3 +133,36 @@ def test_run_folder_rules(image_folder, tmp_path):
     with pytest.raises(RunError, match="not empty"):
         fit(tiny_config(image_folder, max_steps=1), tmp_path / "other")
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_non_finite_message_without_a_temperature(image_folder, tmp_path, monkeypatch):
+    from workbench.methods.byol import BYOL
+
+    real_step = BYOL.step
+
+    def diverges(self, views):
+        out = real_step(self, views)
+        out.loss = out.loss * float("inf")
+        return out
+
+    monkeypatch.setattr(BYOL, "step", diverges)
+    config = tiny_config(image_folder, max_steps=2)
+    config.method = MethodConfig(name="byol", proj_hidden_dim=32, proj_output_dim=16, pred_hidden_dim=16)
+    with pytest.raises(TrainingError) as info:
+        fit(config, tmp_path / "run")
+    message = str(info.value)
+    assert "step 1" in message and "learning rate" in message and "temperature" not in message
+    assert "--" not in message  # no CLI flag names: the GUI shows the same sentence
+
+
+def test_out_of_memory_is_one_gui_neutral_sentence(image_folder, tmp_path, monkeypatch):
+    from workbench.methods.simclr import SimCLR
+
+    def oom(self, views):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(SimCLR, "step", oom)
+    with pytest.raises(TrainingError, match="Out of memory .* smaller batch size or image size") as info:
+        fit(tiny_config(image_folder, max_steps=2), tmp_path / "run")
+    assert "--" not in str(info.value)
+    assert RunDir.open(tmp_path / "run").status()["status"] == "failed"

@@ -56,3 +56,39 @@ def test_lars_scales_the_step_by_the_trust_ratio():
     # trust = eta * ||w|| / ||g|| = 0.001 * 2 / 100; step = lr * trust * g = 0.002 per element
     assert torch.allclose(w.detach(), torch.full((10,), 2.0 - 0.002))
     assert math.isclose(float(w.detach()[0]), 1.998, rel_tol=1e-6)
+
+
+def test_method_optimizer_groups_scale_the_learning_rate_and_skip_frozen_parameters():
+    from workbench.engine.optim import set_lr
+
+    class TwoSpeeds(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fast, self.slow, self.frozen = nn.Linear(3, 3), nn.Linear(3, 3), nn.Linear(3, 3)
+            self.frozen.requires_grad_(False)
+
+        def optimizer_groups(self):
+            return [(list(self.fast.parameters()), 1.0), (list(self.slow.parameters()) + [self.fast.weight], 0.1)]
+
+    model = TwoSpeeds()
+    opt = build_optimizer(model, OptimConfig(name="adamw", lr=0.5, weight_decay=0.01))
+    by_param = {id(p): g for g in opt.param_groups for p in g["params"]}
+    assert by_param[id(model.fast.weight)]["lr"] == 0.5  # listed twice: optimised once, in its first group
+    assert by_param[id(model.slow.weight)]["lr"] == pytest.approx(0.05)
+    assert by_param[id(model.slow.bias)]["weight_decay"] == 0.0
+    assert not {id(p) for p in model.frozen.parameters()} & set(by_param)
+    assert sum(len(g["params"]) for g in opt.param_groups) == 4
+    set_lr(opt, 0.2)
+    assert by_param[id(model.fast.bias)]["lr"] == 0.2 and by_param[id(model.slow.bias)]["lr"] == pytest.approx(0.02)
+
+
+def test_a_method_without_groups_keeps_the_two_default_groups():
+    from workbench.config import MethodConfig
+    from workbench.methods import create_method
+    from workbench.models import create_encoder
+
+    method = create_method("byol", create_encoder("small-cnn", image_size=16), MethodConfig(name="byol"))
+    opt = build_optimizer(method, OptimConfig())
+    optimised = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert len(opt.param_groups) == 2 and all(g["lr_scale"] == 1.0 for g in opt.param_groups)
+    assert optimised == {id(p) for p in method.parameters() if p.requires_grad}

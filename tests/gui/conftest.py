@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from workbench.gui.gc_policy import install_gui_collector, uninstall_gui_collector
 from workbench.gui.worker import active_threads
 
 
@@ -18,6 +19,28 @@ def settings_dir(tmp_path: Path) -> Path:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def gui_thread_garbage_collection(qapp):
+    """As in the app (workbench/gui/gc_policy.py): garbage is collected only on the GUI thread while GUI tests run,
+    never on a training or pool thread (that deadlocked: ~QObject on a worker vs widget deletion on the GUI thread)."""
+    install_gui_collector(qapp)
+    yield
+    uninstall_gui_collector()
+
+
+@pytest.fixture(autouse=True)
+def single_threaded_torch():
+    """Torch ops on worker threads run on one OpenMP thread in GUI tests. A oneDNN convolution on a training
+    thread was seen spinning forever in an OpenMP barrier (1 run in ~20 on this 2-core machine, others busy);
+    without an OpenMP team there is no barrier to wait in. What the tests check does not depend on threads."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def assert_no_work_left() -> None:

@@ -16,9 +16,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _build(name: str, **config) -> Method:
-    supported = method_class(name).supported_encoders
-    encoder = create_encoder(supported[0] if supported else "small-cnn", image_size=32)
-    return create_method(name, encoder, MethodConfig(name=name, proj_hidden_dim=64, proj_output_dim=32, **config))
+    """The method with its defaults, except small heads where it has them (fast)."""
+    cls = method_class(name)
+    encoder = create_encoder(cls.default_encoder, image_size=32)
+    small = {k: v for k, v in {"proj_hidden_dim": 64, "proj_output_dim": 32}.items() if k in cls.hyperparameters}
+    return create_method(name, encoder, MethodConfig(name=name, **{**small, **config}))
 
 
 def _views(method: Method, batch: int = 4, seed: int = 0) -> list[torch.Tensor]:
@@ -83,3 +85,98 @@ def test_unknown_method_is_a_config_error() -> None:
     encoder = create_encoder("small-cnn", image_size=32)
     with pytest.raises(ConfigError, match="Unknown method 'nope'; choose one of: .*simclr"):
         create_method("nope", encoder, MethodConfig())
+
+
+# ---- hyper-parameters: defaults, resolution, validation ---------------------------------------------------------
+
+
+def test_every_method_declares_its_hyperparameters_and_default_encoder() -> None:
+    from workbench.config import METHOD_HYPERPARAMETERS
+    from workbench.methods import HYPERPARAMETER_HELP
+    from workbench.models import list_encoders
+
+    assert set(HYPERPARAMETER_HELP) == set(METHOD_HYPERPARAMETERS)
+    for label, text in HYPERPARAMETER_HELP.values():
+        assert label and text.endswith(".")
+    for name in list_methods():
+        cls = method_class(name)
+        assert set(cls.hyperparameters) <= set(METHOD_HYPERPARAMETERS), name
+        assert cls.default_encoder in list_encoders(), name
+        assert cls.supported_encoders is None or cls.default_encoder in cls.supported_encoders, name
+
+
+def test_resolve_config_fills_the_methods_defaults_and_is_idempotent() -> None:
+    from workbench.config import ExperimentConfig
+    from workbench.methods import resolve_config
+
+    config = ExperimentConfig()
+    config.method.name = "byol"
+    config.method.momentum = 0.9
+    resolved = resolve_config(config)
+    assert config.method.proj_hidden_dim is None and config.model.encoder == "auto"  # the input is not changed
+    assert resolved.model.encoder == "small-cnn"
+    assert resolved.method.momentum == 0.9  # a set value wins over the default
+    assert resolved.method.proj_hidden_dim == 1024 and resolved.method.pred_hidden_dim == 1024
+    assert resolved.method.temperature is None  # BYOL has no temperature
+    assert resolve_config(resolved) == resolved
+
+    simclr = resolve_config(ExperimentConfig())  # the default recipe, unchanged by the zoo
+    assert (simclr.model.encoder, simclr.model.representation) == ("small-cnn", "auto")
+    m = simclr.method
+    assert (m.name, m.temperature, m.proj_hidden_dim, m.proj_output_dim, m.proj_layers) == ("simclr", 0.1, 512, 128, 2)
+
+
+def test_a_hyperparameter_the_method_does_not_use_is_one_sentence() -> None:
+    from workbench.config import ExperimentConfig
+    from workbench.methods import resolve_config
+
+    config = ExperimentConfig()
+    config.method.name = "vicreg"
+    config.method.temperature = 0.2
+    with pytest.raises(ConfigError) as info:
+        resolve_config(config)
+    message = str(info.value)
+    assert "'vicreg' does not use method.temperature" in message
+    assert "lambda_param, mu_param, nu_param" in message and message.count(".") <= 3
+
+
+def test_an_unsupported_encoder_is_a_config_error(monkeypatch) -> None:
+    from workbench.config import ExperimentConfig
+    from workbench.methods import resolve_config
+    from workbench.methods.simclr import SimCLR
+
+    monkeypatch.setattr(SimCLR, "supported_encoders", ("resnet18",))
+    config = ExperimentConfig()
+    config.model.encoder = "small-cnn"
+    with pytest.raises(ConfigError, match="works with the encoder"):
+        resolve_config(config)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("temperature", 0.0, "positive"),
+        ("momentum", 1.0, "[0, 1)"),
+        ("views", 1, "at least 2"),
+        ("queue_size", 0, "at least 1"),
+        ("mask_ratio", 1.0, "(0, 1)"),
+        ("proj_hidden_dim", 2.5, "integer"),
+        ("lambda_param", -1.0, ">= 0"),
+        ("noise_std", "high", ">= 0"),
+    ],
+)
+def test_validate_checks_each_hyperparameter_that_is_set(field: str, value, fragment: str) -> None:
+    from workbench.config import ExperimentConfig
+
+    config = ExperimentConfig()
+    config.validate()  # None everywhere is valid
+    setattr(config.method, field, value)
+    with pytest.raises(ConfigError, match=f"method.{field} must be") as info:
+        config.validate()
+    assert fragment in str(info.value)
+
+
+def test_create_method_fills_none_fields() -> None:
+    encoder = create_encoder("small-cnn", image_size=32)
+    method = create_method("moco-v2", encoder, MethodConfig(name="moco-v2", queue_size=64))
+    assert method.config.queue_size == 64 and method.config.temperature == 0.2 and method.config.momentum == 0.99

@@ -12,7 +12,6 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -21,12 +20,13 @@ from workbench.config import ExperimentConfig
 from workbench.data import ImageSet, demo_dataset_path, load_images
 from workbench.engine import dist
 from workbench.engine.devices import autocast_dtype, resolve_device
-from workbench.engine.monitor import epoch_metrics
+from workbench.engine.monitor import end_epoch
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
+from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.runs import SCAN_REPORT_FILE, RunDir
 from workbench.errors import Cancelled, ConfigError, TrainingError
-from workbench.methods import Method, create_method
+from workbench.methods import Method, create_method, resolve_config
 from workbench.models import create_encoder
 
 CHECKPOINT_FORMAT = 1
@@ -71,6 +71,7 @@ def load_data(config: ExperimentConfig, reporter: Reporter, root: str | Path | N
 
 def build_method(config: ExperimentConfig) -> Method:
     """Encoder + heads + loss, from the config alone (also used to rebuild a model from a checkpoint)."""
+    config = resolve_config(config)
     encoder = create_encoder(config.model.encoder, image_size=_output_size(config), small_stem=config.model.small_stem)
     return create_method(config.method.name, encoder, config.method)
 
@@ -87,6 +88,7 @@ def fit(
     the time budget run out, or the reporter asks to stop. Raises WorkbenchError subclasses for user errors."""
     reporter = reporter or NullReporter()
     config.validate()
+    config = resolve_config(config)  # the method's encoder and hyper-parameters, as saved in config.json
     device = resolve_device(config.train.device)
     main = dist.is_main_process()
 
@@ -120,6 +122,7 @@ def fit(
     # ---- model and optimizer --------------------------------------------------------------------------
     torch.manual_seed(config.train.seed)
     method = build_method(config)
+    method.set_dataset_size(n_images)  # before a resume loads the state (e.g. MoCo's queue capacity)
     method.encoder.resolve_representation(config.model.representation)  # an unknown name fails now, not later
     spec = config.augment if config.augment.n_views == method.n_views else config.augment.with_views(method.n_views)
     channels_last = _use_channels_last(config, device)
@@ -129,6 +132,7 @@ def fit(
     optimizer = build_optimizer(method, config.optim)
     amp_dtype = autocast_dtype(device, config.train.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    previewer = Previewer(method, data, spec, config.train.seed, device, run, reporter, main)
 
     # ---- resume ---------------------------------------------------------------------------------------
     pos = _Position()
@@ -235,6 +239,7 @@ def fit(
                         }
                     )
                 reporter.step(report)
+                previewer.maybe(pos.epoch + 1, elapsed)
                 pos.time_s = elapsed
                 if next_snapshot is not None and elapsed >= next_snapshot:
                     checkpoint(f"time-{int(next_snapshot):06d}s")
@@ -245,7 +250,11 @@ def fit(
                 if reporter.should_stop():
                     raise Cancelled
             if pos.epoch_step >= steps_per_epoch:  # a whole epoch is done
-                _end_epoch(run, method, data, spec, config, device, pos, epoch_losses, clock, reporter, main)
+                end_epoch(
+                    run, method, data, spec, config, device, pos.epoch, pos.step, epoch_losses, clock.elapsed(),
+                    reporter, main,
+                )  # fmt: skip
+                previewer.maybe(pos.epoch + 1, clock.elapsed())
                 pos.epoch += 1
                 pos.epoch_step = 0
                 epoch_losses = []
@@ -273,7 +282,7 @@ def fit(
         pos.time_s = clock.elapsed()
         text = (
             f"Out of memory on {device.type} at step {pos.step + 1} with batch size {batch_size} at "
-            f"{_output_size(config)} px; try a smaller --batch-size or --image-size."
+            f"{_output_size(config)} px; try a smaller batch size or image size."
         )
         if main:
             run.set_status("failed", step=pos.step, message=text)
@@ -281,6 +290,7 @@ def fit(
         raise TrainingError(text) from None
     pos.time_s = clock.elapsed()
     checkpoint()
+    previewer.maybe(max(pos.epoch + (pos.epoch_step > 0), 1), pos.time_s, force=True)  # the final weights
     if main:
         run.set_status(status, step=pos.step, message=message, loss=loss_value, time_s=pos.time_s)
     run.close()
@@ -357,36 +367,14 @@ def _output_size(config: ExperimentConfig) -> int:
 
 
 def _non_finite_message(config: ExperimentConfig, step: int, value: float) -> str:
+    causes = f"a learning rate too high for this batch size ({config.optim.lr:g})"
+    if config.method.temperature is not None:
+        causes += f" or a temperature too low ({config.method.temperature:g})"
+    remedies = "a lower learning rate" + (" or a higher temperature" if config.method.temperature is not None else "")
     return (
         f"The loss became {value} at step {step}, so training stopped (the last good weights are saved). "
-        f"Likely cause: a learning rate too high for this batch size ({config.optim.lr:g}) or a temperature "
-        f"too low ({config.method.temperature:g}); try a lower --lr, gradient clipping, or fp32 precision."
+        f"Likely cause: {causes}; try {remedies}, gradient clipping, or fp32 precision."
     )
-
-
-def _end_epoch(
-    run: RunDir,
-    method: Method,
-    data: ImageSet,
-    spec: Any,
-    config: ExperimentConfig,
-    device: torch.device,
-    pos: _Position,
-    losses: list[float],
-    clock: _Clock,
-    reporter: Reporter,
-    main: bool,
-) -> None:
-    """Per-epoch row: mean loss plus label-free health (and kNN when labelled) on a fixed image subset."""
-    values: dict[str, float] = {"loss": sum(losses) / max(len(losses), 1)}
-    every = config.train.monitor_every_epochs
-    if every and (pos.epoch + 1) % every == 0:
-        values.update(epoch_metrics(method, data, spec, config, device))
-        method.train()
-    row = {"epoch": pos.epoch + 1, "step": pos.step, "time_s": clock.elapsed(), **values}
-    if main:
-        run.append_epoch(row)
-    reporter.epoch(pos.epoch + 1, values)
 
 
 __all__ = ["FitResult", "build_method", "fit", "load_data"]

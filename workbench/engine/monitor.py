@@ -15,6 +15,8 @@ from workbench.augment.spec import AugmentSpec
 from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet
+from workbench.engine.report import Reporter
+from workbench.engine.runs import RunDir
 from workbench.methods import Method
 from workbench.models import Encoder
 
@@ -38,6 +40,8 @@ def view_pair_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Representations (N, D) of two augmented views of each image, batched so large images fit in memory.
     The encoder is evaluated in eval mode (BatchNorm running statistics) and its mode restored afterwards."""
+    if spec.n_views < 2:  # one-view methods (autoencoder, rotation, ...): alignment still compares two views
+        spec = spec.with_views(2)
     was_training = encoder.training
     encoder.eval()
     z1, z2 = [], []
@@ -67,4 +71,31 @@ def epoch_metrics(
     if data.has_labels and (labels >= 0).sum() >= 8:
         half = len(idx) // 2
         values["knn_top1"] = knn_top1(clean[:half], labels[:half], clean[half:], labels[half:])
+    return values
+
+
+def end_epoch(
+    run: RunDir,
+    method: Method,
+    data: ImageSet,
+    spec: AugmentSpec,
+    config: ExperimentConfig,
+    device: torch.device,
+    epoch: int,
+    step: int,
+    losses: list[float],
+    elapsed_s: float,
+    reporter: Reporter,
+    main: bool,
+) -> dict[str, float]:
+    """fit()'s per-epoch row for the 0-based `epoch` just finished: mean loss plus label-free health (and kNN when
+    labelled) on a fixed image subset; appended to epochs.csv and reported. Returns the values."""
+    values: dict[str, float] = {"loss": sum(losses) / max(len(losses), 1)}
+    every = config.train.monitor_every_epochs
+    if every and (epoch + 1) % every == 0:
+        values.update(epoch_metrics(method, data, spec, config, device))
+        method.train()
+    if main:
+        run.append_epoch({"epoch": epoch + 1, "step": step, "time_s": elapsed_s, **values})
+    reporter.epoch(epoch + 1, values)
     return values

@@ -50,15 +50,24 @@ class LARS(torch.optim.Optimizer):
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Biases and normalisation weights (1-d tensors) get no weight decay and no LARS adaptation."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0, "lars_exclude": True},
-    ]
+    """Optimizer groups from the model's `optimizer_groups()` (a Method's (parameters, lr scale) pairs; any other
+    module: all its parameters at scale 1). Within each, biases and normalisation weights (1-d tensors) get no
+    weight decay and no LARS adaptation. Parameters with requires_grad=False (EMA targets) are left out, and a
+    parameter listed twice is optimised once, in its first group."""
+    pairs = model.optimizer_groups() if hasattr(model, "optimizer_groups") else [(list(model.parameters()), 1.0)]
+    seen: set[int] = set()
+    groups: list[dict] = []
+    for params, scale in pairs:
+        decay, no_decay = [], []
+        for p in params:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                (no_decay if p.ndim <= 1 else decay).append(p)
+        groups += [
+            {"params": decay, "weight_decay": weight_decay, "lr_scale": float(scale)},
+            {"params": no_decay, "weight_decay": 0.0, "lars_exclude": True, "lr_scale": float(scale)},
+        ]
+    return [g for g in groups if g["params"]]
 
 
 OPTIMIZER_FACTORIES: dict[str, Callable[[list[dict], OptimConfig], torch.optim.Optimizer]] = {
@@ -71,8 +80,9 @@ OPTIMIZER_FACTORIES: dict[str, Callable[[list[dict], OptimConfig], torch.optim.O
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     groups = _param_groups(model, config.weight_decay)
-    if config.name != "lars":
-        for group in groups:
+    for group in groups:
+        group["lr"] = config.lr * group["lr_scale"]
+        if config.name != "lars":
             group.pop("lars_exclude", None)
     return OPTIMIZER_FACTORIES[config.name](groups, config)
 
@@ -94,5 +104,6 @@ def lr_at(config: OptimConfig, progress: float) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the scheduled learning rate, times each group's `lr_scale` (Method.optimizer_groups)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -1,4 +1,4 @@
-"""The Qt-free reporter that fit() talks to: progress, logged values, stop and pause requests.
+"""The Qt-free reporter that fit() talks to: progress, logged values, previews, stop and pause requests.
 
 The CLI passes a printing reporter; the GUI passes an adapter that turns these calls into queued
 signals. A reporter is polled at every step, so every step is a cancellation and pause point.
@@ -7,7 +7,10 @@ signals. A reporter is polled at every step, so every step is a cancellation and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Reporter(Protocol):
     def progress(self, done: int, total: int) -> None: ...
     def step(self, report: StepReport) -> None: ...
     def epoch(self, epoch: int, values: dict[str, float]) -> None: ...
+    def preview(self, epoch: int, image: np.ndarray) -> None: ...  # generative methods: uint8 (H, W, 3)
     def should_stop(self) -> bool: ...
     def paused(self) -> bool: ...
 
@@ -45,6 +49,9 @@ class NullReporter:
         pass
 
     def epoch(self, epoch: int, values: dict[str, float]) -> None:
+        pass
+
+    def preview(self, epoch: int, image: np.ndarray) -> None:
         pass
 
     def should_stop(self) -> bool:

@@ -17,7 +17,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench import __version__
 from workbench.augment.spec import AugmentSpec
@@ -25,18 +34,15 @@ from workbench.data.demo import demo_dataset_path
 from workbench.errors import WorkbenchError
 from workbench.gui.augment_view import AugmentView
 from workbench.gui.data_view import DataView, folder_from_mime
+from workbench.gui.explore_view import ExploreView
+from workbench.gui.gc_policy import install_gui_collector
+from workbench.gui.train_view import TrainView
 from workbench.gui.widgets.banner import Banner
 from workbench.gui.worker import TaskRunner, TaskState
 
 ORGANIZATION, APPLICATION = "SSL Workbench", "workbench"
 WORKSPACES = ("Data", "Augment", "Train", "Explore")
 MAX_RECENT = 8
-_PLACEHOLDERS = {
-    "Train": "Training comes next: pick an encoder, a method and a device, and train in the background while "
-    "watching live curves. It will use the augmentation spec chosen in the Augment workspace.",
-    "Explore": "Exploring comes next: a UMAP map of the learned embeddings, nearest neighbours, outliers and "
-    "duplicates, coloured by label.",
-}
 
 
 def settings() -> QSettings:
@@ -58,14 +64,6 @@ def _about_text(state: TaskState) -> str:
     )
 
 
-def _placeholder(name: str) -> QWidget:
-    label = QLabel(f"<h2>{name}</h2><p>{_PLACEHOLDERS[name]}</p>")
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setContentsMargins(80, 40, 80, 40)
-    return label
-
-
 class MainWindow(QMainWindow):
     """The app window. `data`: a folder to open; None opens the last folder (the demo dataset on first launch)."""
 
@@ -77,10 +75,12 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.data_view = DataView()
         self.augment_view = AugmentView()
+        self.train_view = TrainView()
+        self.explore_view = ExploreView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for name, page in zip(
-            WORKSPACES, (self.data_view, self.augment_view, _placeholder("Train"), _placeholder("Explore")), strict=True
+            WORKSPACES, (self.data_view, self.augment_view, self.train_view, self.explore_view), strict=True
         ):
             self.tabs.addTab(page, name)
         central = QWidget()
@@ -148,13 +148,25 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("Clear List", self._clear_recent)
 
     def _connect(self) -> None:
-        for view in (self.data_view, self.augment_view):
+        for view in (self.data_view, self.augment_view, self.train_view, self.explore_view):
             view.failed.connect(self.show_error)
             view.status.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.about_runner.failed.connect(self.show_error)
         self.data_view.folder_opened.connect(self._folder_opened)
         self.data_view.report_ready.connect(self.augment_view.set_report)
         self.data_view.picked.connect(self.augment_view.set_picked)
+        # Train uses the folder, the augmentation spec and the training resolution chosen in Data and Augment.
+        self.train_view.set_spec_source(self.augment_spec)
+        self.augment_view.spec_changed.connect(self.train_view.refresh_spec)
+        self.data_view.folder_opened.connect(self.train_view.set_folder)
+        self.train_view.open_augment.connect(lambda: self.tabs.setCurrentWidget(self.augment_view))
+        size, train_size = self.augment_view.image_size, self.train_view.form.image_size
+        train_size.setValue(size.value())
+        size.valueChanged.connect(train_size.setValue)  # setValue of an equal value emits nothing: no loop
+        train_size.valueChanged.connect(size.setValue)
+        # Explore shows a run picked in Train, and by default the run just trained.
+        self.train_view.explore_requested.connect(self.explore_run)
+        self.tabs.currentChanged.connect(self._workspace_changed)
 
     def _restore(self, data: str | Path | None) -> None:
         geometry = self.store.value("window/geometry")
@@ -190,7 +202,28 @@ class MainWindow(QMainWindow):
         self._fill_recent()
 
     def _open_run(self) -> None:
-        QMessageBox.information(self, "Open Run", "Runs open in the Train workspace, which comes next.")
+        """File → Open Run…: a run folder (default: the runs folder) opens in Explore."""
+        start = self.train_view.runs_dir if self.train_view.runs_dir.is_dir() else Path.home()
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(start))
+        if folder:
+            self.explore_run(Path(folder))
+
+    def explore_run(self, run_dir: Path) -> None:
+        """Open `run_dir` in the Explore workspace (embeddings of the folder it trained on)."""
+        self.tabs.setCurrentWidget(self.explore_view)
+        self.explore_view.open_run(run_dir)
+
+    def _workspace_changed(self, index: int) -> None:
+        # Arriving in Explore with nothing open: show the run just trained (if it has weights).
+        run = self.train_view.run_dir
+        if (
+            self.tabs.widget(index) is self.explore_view
+            and self.explore_view.run_dir is None
+            and run is not None
+            and not self.train_view.is_training()
+            and (run / "checkpoints" / "last.pt").is_file()
+        ):
+            self.explore_view.open_run(run)
 
     def show_about(self) -> None:
         box = QMessageBox(
@@ -231,6 +264,9 @@ class MainWindow(QMainWindow):
             self.open_folder(folder)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if self.train_view.is_training() and not self.train_view.ask_to_stop():
+            event.ignore()
+            return
         self.store.setValue("window/geometry", self.saveGeometry())
         self.store.setValue("window/workspace", self.tabs.currentIndex())
         self.store.setValue("augment/spec", json.dumps(self.augment_view.spec().to_dict()))
@@ -238,6 +274,8 @@ class MainWindow(QMainWindow):
         # No worker outlives the window: cancel everything and wait for it.
         self.data_view.shutdown()
         self.augment_view.shutdown()
+        self.train_view.shutdown()  # a clean stop: the run keeps a checkpoint and stays resumable
+        self.explore_view.shutdown()
         self.about_runner.shutdown()
         super().closeEvent(event)
 
@@ -247,6 +285,7 @@ def run_app(data: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    install_gui_collector(app)  # garbage with Qt objects must never be collected on a worker thread
     window = MainWindow(data)
     window.show()
     # Ctrl+C in the terminal closes the window cleanly; the timer lets Python see the signal.

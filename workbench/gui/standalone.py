@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
 
+from workbench.gui.gc_policy import install_gui_collector
 from workbench.gui.widgets.banner import Banner
 
 
@@ -39,6 +40,7 @@ class StandaloneWindow(QMainWindow):
 def run_standalone(build: Callable[[], QWidget], title: str) -> int:
     """Create the application, show build() in a StandaloneWindow and run the event loop."""
     app = QApplication.instance() or QApplication(sys.argv)
+    install_gui_collector(app)  # garbage with Qt objects must never be collected on a worker thread
     window = StandaloneWindow(build(), title)
     window.show()
     return app.exec()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 from workbench.data.decode import DecodeError
 from workbench.errors import Cancelled, WorkbenchError
@@ -31,6 +31,7 @@ from workbench.gui.signals import emit
 log = logging.getLogger(__name__)
 _PROGRESS_MIN_INTERVAL_S = 0.05  # at most ~20 progress signals per second (plus the final one)
 _POOLS: weakref.WeakSet[QThreadPool] = weakref.WeakSet()
+_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
 
 def user_message(exc: BaseException) -> str:
@@ -55,12 +56,19 @@ def make_pool(parent: QObject | None = None, threads: int = 1) -> QThreadPool:
     return pool
 
 
+def register_thread(thread: QThread) -> None:
+    """Let `active_threads()` count a dedicated thread (the Train workspace's training thread)."""
+    _THREADS.add(thread)
+
+
 def active_threads() -> int:
-    """Threads busy in any pool made by make_pool (plus Qt's global pool): 0 once every window is closed."""
+    """Threads busy in any pool made by make_pool (plus Qt's global pool) or registered with register_thread:
+    0 once every window is closed."""
     busy = QThreadPool.globalInstance().activeThreadCount()
     for pool in list(_POOLS):
         if shiboken6.isValid(pool):  # a pool deleted with its window has no threads left
             busy += pool.activeThreadCount()
+    busy += sum(1 for thread in list(_THREADS) if shiboken6.isValid(thread) and thread.isRunning())
     return busy
 
 

@@ -3,25 +3,45 @@
 A method owns the encoder, its heads and its loss; `step(views)` returns the loss to back-propagate and the
 values to log. The training loop (engine/fit.py) knows nothing else about it:
 
+    config = resolve_config(config)                 # "auto" encoder and None hyper-parameters -> the method's own
+    method.set_dataset_size(n_images)               # e.g. MoCo caps its queue
     views = make_views(spec, batch, generator)      # method.n_views tensors (B, 3, H, W)
     out = method.step(views)                        # StepOutput(loss, values)
     out.loss.backward(); optimizer.step(); method.on_step_end(progress)
+    method.preview(fixed_images)                    # generative methods: rows of images to show
 
-Methods never import the engine.
+Hyper-parameters live in `MethodConfig`; a method lists the fields it uses, with its defaults, in its class's
+`hyperparameters`. Methods never import the engine.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from workbench.config import MethodConfig
+# HYPERPARAMETER_HELP (field -> (label, one-line help)) is defined next to MethodConfig, where the CLI parser and
+# the GUI can read it without importing torch; it is part of this module's interface.
+from workbench.config import HYPERPARAMETER_HELP, METHOD_HYPERPARAMETERS, ExperimentConfig, MethodConfig
 from workbench.errors import ConfigError
 from workbench.models.encoders import Encoder
+
+__all__ = [
+    "HYPERPARAMETER_HELP",
+    "Method",
+    "StepOutput",
+    "create_method",
+    "list_methods",
+    "method_class",
+    "method_defaults",
+    "register_method",
+    "resolve_config",
+]
 
 
 @dataclass
@@ -35,16 +55,27 @@ class Method(nn.Module):
 
     Class attributes, read by the CLI, the GUI and the loop:
     - `name`: registry key; `description`: one line shown in the CLI and GUI.
-    - `n_views`: how many augmented views `step` takes.
+    - `n_views`: how many augmented views `step` takes (an instance may override it in `__init__`, e.g. CMC's
+      `config.views`; 1-view methods get the augment spec's first view).
     - `contrastive`: True when the loss uses other images in the batch as negatives (batch size matters).
     - `supported_encoders`: registry names this method works with; None means any encoder.
+    - `hyperparameters`: the MethodConfig fields the method uses, mapped to its defaults; `create_method` fills
+      None fields from it, so `__init__` reads `config.temperature` etc. as plain values.
+    - `default_encoder`: the encoder used when `model.encoder` is "auto".
+    - `generative`: True when `preview` returns images (reconstructions, samples) for the app to show.
+
+    The online `self.encoder` is always the representation (kNN, UMAP, export). Target / key networks updated by
+    EMA are submodules with requires_grad=False, so they are saved in the state_dict and never optimised.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
-    n_views: ClassVar[int] = 2
+    n_views: int = 2
     contrastive: ClassVar[bool] = False
     supported_encoders: ClassVar[tuple[str, ...] | None] = None
+    hyperparameters: ClassVar[dict[str, Any]] = {}
+    default_encoder: ClassVar[str] = "small-cnn"
+    generative: ClassVar[bool] = False
 
     def __init__(self, encoder: Encoder, config: MethodConfig) -> None:
         super().__init__()
@@ -57,6 +88,21 @@ class Method(nn.Module):
 
     def on_step_end(self, progress: float) -> None:
         """Called after each optimizer step with training progress in [0, 1] (momentum encoders update here)."""
+
+    def set_dataset_size(self, n: int) -> None:
+        """Called by fit() with the number of training images before training (and before a resume loads the
+        state); e.g. MoCo caps its queue of negatives at it."""
+
+    def optimizer_groups(self) -> list[tuple[list[nn.Parameter], float]]:
+        """(parameters, learning-rate scale) pairs for the optimizer; parameters with requires_grad=False are never
+        optimised. Default: every trainable parameter at the scheduled learning rate."""
+        return [([p for p in self.parameters() if p.requires_grad], 1.0)]
+
+    def preview(self, images: Tensor) -> list[Tensor] | None:
+        """Generative methods: rows of images to show for a batch of un-augmented, normalised images (B, 3, S, S),
+        each row (K, 3, S, S) in the same normalised space (e.g. inputs, reconstructions). Called by the engine under
+        torch.no_grad() in eval mode. None (the default) means nothing to show."""
+        return None
 
     def check_views(self, views: list[Tensor]) -> None:
         if len(views) < self.n_views:
@@ -99,6 +145,41 @@ def method_class(name: str) -> type[Method]:
     return _REGISTRY[name]
 
 
+def method_defaults(name: str, config: MethodConfig) -> MethodConfig:
+    """A copy of `config` whose None hyper-parameters that method `name` uses hold its defaults."""
+    cls = method_class(name)
+    fill = {k: v for k, v in cls.hyperparameters.items() if getattr(config, k) is None}
+    return dataclasses.replace(config, **fill)
+
+
 def create_method(name: str, encoder: Encoder, config: MethodConfig) -> Method:
-    """Build the method `name` around `encoder` with the heads and loss set by `config`."""
-    return method_class(name)(encoder, config)
+    """Build the method `name` around `encoder` with the heads and loss set by `config` (None fields: the method's
+    defaults)."""
+    return method_class(name)(encoder, method_defaults(name, config))
+
+
+def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
+    """A copy of `config` with concrete method choices: `model.encoder` "auto" becomes the method's default encoder
+    and every None hyper-parameter the method uses its default. A hyper-parameter set that the method does not use,
+    or an encoder it does not support, is a ConfigError. Resolving twice changes nothing."""
+    cls = method_class(config.method.name)
+    unused = [
+        k for k in METHOD_HYPERPARAMETERS if getattr(config.method, k) is not None and k not in cls.hyperparameters
+    ]
+    if unused:
+        uses = ", ".join(cls.hyperparameters) or "none"
+        raise ConfigError(
+            f"Method '{cls.name}' does not use {', '.join('method.' + k for k in unused)}; its hyper-parameters are: "
+            f"{uses}."
+        )
+    resolved = copy.deepcopy(config)
+    if resolved.model.encoder == "auto":
+        resolved.model.encoder = cls.default_encoder
+    if cls.supported_encoders is not None and resolved.model.encoder not in cls.supported_encoders:
+        raise ConfigError(
+            f"Method '{cls.name}' works with the encoder(s) {', '.join(cls.supported_encoders)}, not "
+            f"'{resolved.model.encoder}'."
+        )
+    resolved.method = method_defaults(cls.name, resolved.method)
+    resolved.validate()
+    return resolved

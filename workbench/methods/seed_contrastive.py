@@ -20,6 +20,8 @@ class SeedContrastive(Method):
     description = "The seed article's contrastive method: view 1 must find its pair among view 2 (InfoNCE)."
     n_views = 2
     contrastive = True
+    # proj_layers 1 is the seed's fc2 (256 -> 128); tau 0.1 as measured for SimCLR here (the seed used 0.5).
+    hyperparameters = {"temperature": 0.1, "proj_hidden_dim": 512, "proj_output_dim": 128, "proj_layers": 2}
 
     def __init__(self, encoder: Encoder, config: MethodConfig) -> None:
         super().__init__(encoder, config)

@@ -19,6 +19,8 @@ class SimCLR(Method):
     description = "SimCLR: pull two views of an image together, push the other images away (NT-Xent)."
     n_views = 2
     contrastive = True
+    # The measured default recipe (README): tau 0.1 (the paper's range is 0.1-0.5), a 512 -> 128 two-layer head.
+    hyperparameters = {"temperature": 0.1, "proj_hidden_dim": 512, "proj_output_dim": 128, "proj_layers": 2}
 
     def __init__(self, encoder: Encoder, config: MethodConfig) -> None:
         super().__init__(encoder, config)

@@ -31,6 +31,7 @@ class Encoder(nn.Module):
     """
 
     feature_dim: int
+    image_size: int | None = None  # input size it was built for (set by create_encoder; decoders need it)
     representations: tuple[str, ...] = ("final",)
     default_representation: str = "final"  # what "auto" means for this encoder (measured, see README)
 
@@ -88,7 +89,12 @@ class StagedConvEncoder(Encoder):
     representations = ("final", "stages", "grid", "stage3", "stage3-grid")
 
     def __init__(
-        self, stem: nn.Module, stages: list[nn.Module], stage_widths: list[int], head: nn.Module, feature_dim: int,
+        self,
+        stem: nn.Module,
+        stages: list[nn.Module],
+        stage_widths: list[int],
+        head: nn.Module,
+        feature_dim: int,
         default_representation: str = "final",
     ) -> None:
         super().__init__()
@@ -164,7 +170,9 @@ def create_encoder(name: str, image_size: int = 32, small_stem: bool | None = No
     entry = _entry(name)
     if image_size < MIN_IMAGE_SIZE:
         raise ConfigError(f"Encoder '{name}' needs images of at least {MIN_IMAGE_SIZE} px, got {image_size}.")
-    return entry.factory(image_size, small_stem)
+    encoder = entry.factory(image_size, small_stem)
+    encoder.image_size = image_size
+    return encoder
 
 
 def _entry(name: str) -> _Entry:
@@ -218,5 +226,4 @@ def small_cnn(image_size: int, small_stem: bool | None = None) -> Encoder:
         stages.append(nn.Sequential(*pool, *_conv_bn_relu(c_in, c_out)))
         c_in = c_out
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-    return StagedConvEncoder(nn.Identity(), stages, widths, head, feature_dim=256,
-                             default_representation="stage3-grid")
+    return StagedConvEncoder(nn.Identity(), stages, widths, head, feature_dim=256, default_representation="stage3-grid")

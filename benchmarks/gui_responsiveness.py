@@ -1,0 +1,151 @@
+"""Does training inside the app cost speed, and does the window stay responsive while it trains?
+
+Trains the same config twice headless (fit() with no reporter output) and twice inside the real main window's
+Train workspace (offscreen unless --display is given), alternating, so machine noise hits both. Inside the
+window a QTimer heartbeat on the GUI thread fires every HEARTBEAT_MS; a stall is how much later than its interval
+a beat arrives. Images/s come from each run's metrics.csv (steps after the first few, so start-up is excluded).
+Prints a table, then as its last line one JSON object with at least `max_stall_ms` (goal <= 50) and
+`gui_vs_headless` (goal >= 0.95).
+
+    .venv/bin/python benchmarks/gui_responsiveness.py --data /tmp/fm/train [--steps 60] [--display :99]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HEARTBEAT_MS = 10
+SKIP_STEPS = 5  # warm-up steps left out of images/s (allocator, first batches)
+
+
+def make_config(data: str, steps: int, batch_size: int):
+    from workbench.config import ExperimentConfig
+
+    config = ExperimentConfig()  # the default recipe
+    config.model.encoder = "small-cnn"
+    config.data.path = data
+    config.train.max_steps = steps
+    config.train.batch_size = batch_size
+    config.train.monitor_every_epochs = 0  # the same work in both modes: steps only
+    config.train.device = "cpu"
+    return config
+
+
+def images_per_s(run_dir: Path, batch_size: int) -> float:
+    with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as f:
+        rows = [(int(r["step"]), float(r["time_s"])) for r in csv.DictReader(f)]
+    (s0, t0), (s1, t1) = rows[SKIP_STEPS - 1], rows[-1]
+    return (s1 - s0) * batch_size / (t1 - t0)
+
+
+def headless(config, out: Path, images) -> float:
+    from workbench.engine.fit import fit
+
+    fit(config, out, images=images)
+    return images_per_s(out, config.train.batch_size)
+
+
+def in_window(app, config, out: Path) -> tuple[float, float, list[float]]:
+    """Train from the Train workspace with the window shown; (images/s, max stall ms, all stalls ms)."""
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+
+    from workbench.gui.app import MainWindow
+    from workbench.gui.worker import active_threads
+
+    os.environ["WORKBENCH_RUNS_DIR"] = str(out)
+    store = QSettings(str(out.with_suffix(".ini")), QSettings.Format.IniFormat)  # a first launch, not the user's
+    window = MainWindow(config.data.path, store=store, warm_up=False)
+    window.resize(1400, 900)
+    window.show()
+    view = window.train_view
+    window.tabs.setCurrentWidget(view)
+    loop = QEventLoop()
+    deadline = time.monotonic() + 120
+    # Like a user: wait for the folder scan, thumbnails, preview and the registries (background work) to finish.
+    while (view.catalog is None or active_threads()) and time.monotonic() < deadline:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    view.form.set_config(config)
+    beats: list[float] = []
+    heartbeat = QTimer(interval=HEARTBEAT_MS)
+    heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
+    view.training_changed.connect(lambda running: None if running else loop.quit())
+    heartbeat.start()
+    if not view.start():
+        raise SystemExit("the Train workspace did not start training")
+    loop.exec()  # the real event loop, as in the app, until training ends
+    heartbeat.stop()
+    # Beats while the first images are read and the model is built count too: the window must never freeze.
+    stalls = [1000 * (b - a) - HEARTBEAT_MS for a, b in zip(beats, beats[1:], strict=False)]
+    run_dir = view.run_dir
+    window.train_view.shutdown()
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return images_per_s(run_dir, config.train.batch_size), max(stalls, default=0.0), stalls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="image folder (e.g. the Fashion-MNIST split's train folder)")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--display", help="an X display (e.g. :99 from Xvfb); default: Qt's offscreen platform")
+    args = parser.parse_args()
+    if args.display:
+        os.environ.update(DISPLAY=args.display, QT_QPA_PLATFORM="xcb")
+    else:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.engine.fit import load_data
+    from workbench.engine.report import NullReporter
+    from workbench.gui.gc_policy import install_gui_collector
+
+    app = QApplication.instance() or QApplication([])
+    install_gui_collector(app)  # as run_app does
+    config = make_config(args.data, args.steps, args.batch_size)
+    images = load_data(config, NullReporter())  # decoded once for the headless runs (the window reads its own)
+    gui_speeds, head_speeds, stalls, max_stalls = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            head_speeds.append(headless(config, Path(tmp) / f"headless-{i}", images))
+            speed, worst, all_stalls = in_window(app, config, Path(tmp) / f"gui-{i}")
+            gui_speeds.append(speed)
+            max_stalls.append(worst)
+            stalls += all_stalls
+            print(
+                f"round {i + 1}: headless {head_speeds[-1]:.0f} img/s, window {speed:.0f} img/s, "
+                f"longest stall {worst:.0f} ms",
+                flush=True,
+            )
+    stalls.sort()
+    result = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "headless_images_per_s": round(statistics.mean(head_speeds), 1),
+        "gui_images_per_s": round(statistics.mean(gui_speeds), 1),
+        "gui_vs_headless": round(statistics.mean(gui_speeds) / statistics.mean(head_speeds), 3),
+        "max_stall_ms": round(max(max_stalls), 1),
+        "p99_stall_ms": round(stalls[int(0.99 * (len(stalls) - 1))], 1) if stalls else 0.0,
+        "heartbeats": len(stalls) + args.repeats,
+        "platform": os.environ["QT_QPA_PLATFORM"],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

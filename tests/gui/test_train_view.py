@@ -1,0 +1,264 @@
+"""Train workspace: controls from the registries, start/pause/resume/stop on a worker, live curves, runs, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+import workbench.methods  # noqa: F401  (registries: the catalog worker then imports nothing; see the report)
+from tests.gui.conftest import assert_no_work_left
+from workbench.config import ExperimentConfig
+from workbench.gui.train_tasks import ema, health_text, list_runs, read_run
+from workbench.gui.train_view import RUNS_DIR_ENV
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path, monkeypatch) -> Path:
+    folder = tmp_path / "runs"
+    monkeypatch.setenv(RUNS_DIR_ENV, str(folder))
+    return folder
+
+
+def tiny(view, epochs: int, max_steps: int | None = None) -> None:
+    """A few-step recipe: small-cnn, batch 8 on 16 images (2 steps per epoch), cpu, no worker threads."""
+    config = ExperimentConfig()
+    config.model.encoder = "small-cnn"
+    config.method.proj_hidden_dim, config.method.proj_output_dim = 64, 32
+    config.train.batch_size, config.train.workers, config.train.device = 8, 0, "cpu"
+    config.train.epochs, config.train.max_steps = epochs, max_steps
+    view.form.set_config(config)
+
+
+def train_window(qtbot, make_window, folder):
+    window = make_window(folder)
+    view = window.train_view
+    window.tabs.setCurrentWidget(view)  # the catalog (registries, devices) loads when the tab is first shown
+    qtbot.waitUntil(lambda: view.catalog is not None and view.folder == str(folder), timeout=30_000)
+    return window, view
+
+
+def last_step(view) -> int:
+    view.flush()
+    steps = view.curves.steps()
+    return int(steps[-1]) if len(steps) else 0
+
+
+def wait_idle(qtbot, view, timeout: int = 20_000) -> None:
+    qtbot.waitUntil(lambda: not view.is_training(), timeout=timeout)
+
+
+def test_controls_come_from_the_registries_and_follow_the_other_workspaces(qtbot, make_window, image_folder, runs_dir):
+    window, view = train_window(qtbot, make_window, image_folder)
+    form = view.form
+    encoders = [form.encoder.itemText(i) for i in range(form.encoder.count())]
+    methods = [form.method.itemText(i) for i in range(form.method.count())]
+    assert "small-cnn" in encoders and "resnet18" in encoders and {"simclr", "seed-contrastive"} <= set(methods)
+    assert form.method_info.text() and "temperature" in form.shown_hyperparameters()  # simclr is contrastive
+    devices = {form.device.itemText(i): form.device.model().item(i).isEnabled() for i in range(form.device.count())}
+    assert devices["cpu"] and devices["auto"] and devices["mps"] == (view.catalog.devices.count("mps") == 1)
+    assert form.device_info.text().startswith("detected: ")
+    form.lr.setValue(0.5)
+    form.batch_size.setValue(17)
+    view.recommended.click()
+    assert form.lr.value() == pytest.approx(ExperimentConfig().optim.lr) and form.batch_size.value() == 256
+    window.augment_view.image_size.setValue(48)  # the training resolution is shared with Augment
+    assert form.image_size.value() == 48 and view.config().data.image_size == 48
+    window.augment_view.apply_preset("simclr")
+    assert "simclr" in view.augment_summary.text() and view.config().augment.name == "simclr"
+    view.augment_summary.linkActivated.emit("augment")
+    assert window.tabs.currentWidget() is window.augment_view
+    assert view.config().data.path == str(image_folder)
+
+
+def test_each_method_shows_its_own_hyperparameters_with_its_defaults(qtbot, make_window, image_folder, runs_dir):
+    from workbench.methods import list_methods, method_class
+
+    _, view = train_window(qtbot, make_window, image_folder)
+    form = view.form
+    assert [form.method.itemText(i) for i in range(form.method.count())] == list_methods()
+    for name in list_methods():
+        cls = method_class(name)
+        form.method.setCurrentText(name)
+        form.method.activated.emit(form.method.currentIndex())  # as when a user picks it
+        assert set(form.shown_hyperparameters()) == set(cls.hyperparameters), name
+        config = view.config()
+        for field, default in cls.hyperparameters.items():
+            assert getattr(config.method, field) == pytest.approx(default), (name, field)
+        if cls.supported_encoders is not None:
+            assert config.model.encoder in cls.supported_encoders
+    form.method.setCurrentText("simclr")
+    form.method.activated.emit(form.method.currentIndex())
+    form.hyper["temperature"].setValue(0.25)
+    assert view.config().method.temperature == pytest.approx(0.25) and view.config().method.momentum is None
+
+
+def test_start_draws_live_curves_and_finishes_a_listed_run(qtbot, make_window, image_folder, runs_dir):
+    window, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=2, max_steps=4)
+    with qtbot.waitSignal(view.training_changed, timeout=5_000):
+        view.start_button.click()
+    assert not view.start_button.isEnabled() and view.stop_button.isEnabled()
+    wait_idle(qtbot, view)
+    assert view.last_result.status == "finished"
+    assert list(view.curves.steps()) == [1, 2, 3, 4]
+    assert view.curves.loss_curve.getData()[0] is not None and len(view.curves.ema_curve.getData()[1]) == 4
+    assert [e for e, _ in view.curves.epochs] == [1, 2] and "std" in view.curves.epochs[-1][1]
+    assert "std" in view.health.text() and "kNN" in view.health.text()  # labelled folder: kNN is shown
+    runs = list_runs(runs_dir)
+    assert len(runs) == 1 and runs[0].status == "finished" and runs[0].images == 16 and runs[0].knn is not None
+    assert view.runs.topLevelItemCount() == 1 and view.runs.topLevelItem(0).text(2) == "finished"
+    assert not view.samples.isVisible()  # simclr has no reconstructions to show
+    with qtbot.waitSignal(view.explore_requested, timeout=1_000) as opened:
+        view.runs_panel.explore_button.click()  # a finished run opens in Explore
+    assert opened.args == [view.run_dir]
+    assert window.tabs.currentWidget() is window.explore_view and window.explore_view.run_dir == view.run_dir
+
+
+def test_a_generative_method_shows_its_reconstructions_live(qtbot, make_window, image_folder, runs_dir):
+    _, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=2, max_steps=4)
+    view.form.method.setCurrentText("autoencoder")
+    view.form.method.activated.emit(view.form.method.currentIndex())
+    view.start_button.click()
+    wait_idle(qtbot, view)
+    assert view.last_result.status == "finished", view.progress.format()
+    assert view.samples.isVisible() and view.samples.has_image() and view.samples.epoch is not None
+    assert (view.run_dir / "preview.png").is_file()
+
+
+def test_pause_stop_and_resume_continue_the_step_numbers(qtbot, make_window, image_folder, runs_dir):
+    _, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=1000)
+    view.start_button.click()
+    qtbot.waitUntil(lambda: last_step(view) >= 2, timeout=20_000)
+    view.pause_button.click()
+    assert view.pause_button.text() == "Resume" and view.progress.format().endswith("paused")
+    qtbot.wait(300)  # the step in flight finishes
+    paused_at = last_step(view)
+    qtbot.wait(400)
+    assert last_step(view) == paused_at and view.is_training()
+    view.pause_button.click()
+    qtbot.waitUntil(lambda: last_step(view) > paused_at, timeout=10_000)
+    view.stop_button.click()
+    wait_idle(qtbot, view)
+    stopped_at = last_step(view)
+    status = json.loads((view.run_dir / "run.json").read_text())
+    assert status["status"] == "stopped" and status["step"] == stopped_at
+    assert view.runs.selected_runs()[0].status == "stopped" and view.runs_panel.resume_button.isEnabled()
+
+    view.runs_panel.resume_button.click()  # the stopped run is selected
+    qtbot.waitUntil(lambda: last_step(view) >= stopped_at + 2, timeout=20_000)
+    view.stop_button.click()
+    wait_idle(qtbot, view)
+    steps = view.curves.steps()
+    assert steps[0] == 1 and np.all(np.diff(steps) == 1)  # one curve, continued: no restart, no gap
+    assert len(list_runs(runs_dir)) == 1
+
+
+def test_closing_during_training_asks_then_stops_cleanly(qtbot, make_window, image_folder, runs_dir, monkeypatch):
+    window, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=1000)
+    view.start_button.click()
+    qtbot.waitUntil(lambda: last_step(view) >= 1, timeout=20_000)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.close() and view.is_training()  # "No": keep training
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert not view.is_training()
+    assert_no_work_left()
+    assert json.loads((view.run_dir / "run.json").read_text())["status"] == "stopped"
+
+
+def _nan(out):
+    out.loss = out.loss * float("nan")
+    return out
+
+
+def _oom(out):
+    import torch
+
+    raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+
+@pytest.mark.parametrize(
+    ("break_step", "expected"),
+    [(_nan, "loss became nan at step 1"), (_oom, "Out of memory on cpu at step 1 with batch size 8")],
+)
+def test_training_errors_become_the_engine_sentence(
+    qtbot, make_window, image_folder, runs_dir, monkeypatch, break_step, expected
+):
+    from workbench.methods.simclr import SimCLR
+
+    real_step = SimCLR.step
+    monkeypatch.setattr(SimCLR, "step", lambda self, views: break_step(real_step(self, views)))
+    window, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=2)
+    with qtbot.waitSignal(view.failed, timeout=20_000) as failed:
+        view.start_button.click()
+    assert expected in failed.args[0]
+    wait_idle(qtbot, view)
+    assert expected in window.banner._label.text() and not window.banner.isHidden()
+    assert view.start_button.isEnabled() and list_runs(runs_dir)[0].status == "failed"
+
+
+def test_a_folder_without_images_is_a_sentence_not_a_crash(qtbot, make_window, image_folder, runs_dir, tmp_path):
+    _, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    view.set_folder(empty)
+    with qtbot.waitSignal(view.failed, timeout=20_000) as failed:
+        view.start_button.click()
+    wait_idle(qtbot, view)
+    assert "empty" in failed.args[0] and view.start_button.isEnabled()
+    assert list_runs(runs_dir) == []  # bad data leaves no run folder behind
+
+
+def test_the_train_workspace_runs_alone(qapp, image_folder, runs_dir):
+    from tests.gui.test_standalone import _run_until
+    from workbench.gui import train_view
+
+    window = _run_until(qapp, lambda w: w.catalog is not None, train_view.main, image_folder)
+    assert window.workspace.folder == str(image_folder) and window.workspace.start_button.isEnabled()
+
+
+def test_overlaying_runs_and_health_warning(qtbot, make_window, image_folder, runs_dir):
+    _, view = train_window(qtbot, make_window, image_folder)
+    tiny(view, epochs=1, max_steps=1)
+    for _ in range(2):
+        view.start_button.click()
+        wait_idle(qtbot, view)
+    first = min(r.path for r in list_runs(runs_dir))
+    view.runs.selectAll()  # the last run is drawn live; the other selected one is overlaid
+    QApplication.processEvents()
+    assert list(view.curves.overlays) == [first.name] and len(view.curves.overlays[first.name].getData()[0]) == 1
+    text, collapsing = health_text({"std": 0.01, "alignment": 0.5, "knn_top1": 0.75}, best_std=0.1)
+    assert collapsing and "kNN top-1 75.0%" in text
+    assert not health_text({"std": 0.09}, best_std=0.1)[1]
+    assert np.allclose(ema(np.array([1.0, 1.0, 3.0]), alpha=0.5), [1.0, 1.0, 2.0])
+
+
+def test_a_run_row_reads_only_the_tail_of_long_logs(tmp_path):
+    run = tmp_path / "20260101-000000-simclr-small-cnn"
+    run.mkdir()
+    config = ExperimentConfig()
+    config.model.encoder = "small-cnn"  # runs hold resolved configs
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    (run / "run.json").write_text(json.dumps({"status": "running", "step": 0}))
+    rows = "".join(f"{i},1,{1 / i:.6g},0.001,100,{i}\n" for i in range(1, 20_001))
+    (run / "metrics.csv").write_text("step,epoch,loss,lr,images_per_s,time_s\n" + rows + "20001,1,")  # cut line
+    (run / "epochs.csv").write_text("epoch,step,time_s,loss,knn_top1\n1,10,1.0,2.0,0.5\n")
+    info = read_run(run)
+    assert (info.status, info.step, info.loss, info.knn, info.method, info.encoder) == (
+        "running",
+        20_000,
+        pytest.approx(5e-5),
+        0.5,
+        "simclr",
+        "small-cnn",
+    )
+    assert info.resumable is False  # no checkpoints folder yet

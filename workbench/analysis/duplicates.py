@@ -1,0 +1,70 @@
+"""Near-duplicate finder: pairs of images whose embeddings are almost parallel (cosine similarity above a
+threshold). Exact: every pair is compared, in row blocks, so it runs as a cancellable background task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench.analysis.neighbours import normalize_rows
+from workbench.errors import Cancelled
+
+DEFAULT_THRESHOLD = 0.98
+MAX_PAIRS = 5000
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    first: int  # row index, first < second
+    second: int
+    similarity: float  # cosine similarity in [-1, 1]
+
+
+def near_duplicates(
+    x: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    max_pairs: int = MAX_PAIRS,
+    batch_size: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[DuplicatePair]:
+    """Pairs (i < j) with cos(x_i, x_j) >= threshold, most similar first; at most `max_pairs` (the most similar).
+
+    x: (N, D) features. Raises ValueError for a threshold outside [-1, 1] and Cancelled when should_stop()
+    returns True (polled between blocks).
+    """
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}.")
+    if max_pairs < 1:
+        raise ValueError(f"max_pairs must be at least 1, got {max_pairs}.")
+    unit = normalize_rows(x)
+    n = unit.shape[0]
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (first, second, similarity) per block
+    kept = 0
+    for start in range(0, n, batch_size):
+        if should_stop is not None and should_stop():
+            raise Cancelled("The duplicate search was cancelled.")
+        stop = min(start + batch_size, n)
+        block = unit[start:stop] @ unit[start:].T  # (B, N - start): each row against itself and the later rows
+        block[np.tril_indices(stop - start, 0, m=block.shape[1])] = -np.inf  # j <= i: each pair once, no self
+        i, j = np.nonzero(block >= threshold - 1e-6)  # tolerance: exact copies compute as 0.9999999
+        found.append((i + start, j + start, np.minimum(block[i, j], 1.0)))
+        kept += i.size
+        if kept > 2 * max_pairs:  # a low threshold: keep memory bounded by dropping all but the best so far
+            found, kept = [_best(found, max_pairs)], max_pairs
+        if progress is not None:
+            progress(stop, n)
+    first, second, sim = _best(found, max_pairs)
+    return [DuplicatePair(int(a), int(b), float(s)) for a, b, s in zip(first, second, sim, strict=True)]
+
+
+def _best(found: list[tuple[np.ndarray, ...]], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The `limit` most similar pairs, most similar first (ties: lower indices first)."""
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    first, second, sim = (np.concatenate(column) for column in zip(*found, strict=True))
+    order = np.lexsort((second, first, -sim))[:limit]
+    return first[order].astype(np.int64), second[order].astype(np.int64), sim[order].astype(np.float32)

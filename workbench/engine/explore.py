@@ -1,0 +1,314 @@
+"""What a run learned about a folder: its embeddings under the trained encoder, the same encoder untrained, or
+raw pixels, cached in the run folder, and their 2-D maps (PCA at once; UMAP in a child process, umap_process.py).
+
+Cache: RUN/embeddings/<mode>-<folder id>-<state id>.npz. The folder id hashes the folder's path; the state id
+hashes what the features depend on: every image's relative path, size and mtime, the checkpoint's size and mtime
+(or the config for an untrained encoder without one) and the mode. A changed checkpoint or a changed folder
+therefore computes afresh, and the stale file of that mode and folder is removed. UMAP layouts are cached next to
+it (`<same stem>.umap-<n_neighbors>-<min_dist>-<metric>.npy`). Nothing is ever written inside the image folder:
+when the run folder lies inside it, nothing is cached.
+
+torch, sklearn and umap are imported inside functions: the GUI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.errors import Cancelled, RunError, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.engine.report import Reporter
+
+MODES = ("trained", "untrained", "raw")
+MODE_NAMES = {"trained": "Trained encoder", "untrained": "Same encoder, untrained", "raw": "Raw pixels"}
+EMBEDDINGS_DIR = "embeddings"
+PCA_FIT_FLOPS = 5e8  # quick_map fits PCA axes on a subset of rows when N * D^2 exceeds this
+PCA_MIN_FIT_ROWS = 2_000
+UMAP_METRICS = ("cosine", "euclidean", "correlation", "manhattan")
+
+
+@dataclass
+class Embedding:
+    """Features of the images of one folder, row i for paths[i]."""
+
+    root: Path  # the image folder (absolute)
+    paths: list[str]  # relative posix paths, sorted as the scan found them
+    labels: np.ndarray  # int64 (N,), index into class_names, -1 unlabelled
+    class_names: list[str]  # first-level subfolders; [] for an unlabelled folder
+    features: np.ndarray  # float32 (N, D)
+    mode: str  # one of MODES
+    key: str = ""  # cache stem ("" when not cached)
+    run_dir: Path | None = None
+    cached: bool = field(default=False, compare=False)  # loaded from the cache rather than computed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def has_labels(self) -> bool:
+        return len(self.class_names) > 0
+
+    def path(self, row: int) -> Path:
+        return self.root / self.paths[row]
+
+    def label(self, row: int) -> str:
+        label = int(self.labels[row])
+        return self.class_names[label] if label >= 0 else "(unlabelled)"
+
+    def label_names(self) -> list[str]:
+        """Per row: its label, or "" when unlabelled (what the exports write)."""
+        names = np.array([*self.class_names, ""], dtype=object)
+        return names[self.labels].tolist()  # -1 picks the trailing ""
+
+
+def default_folder(run_dir: str | Path) -> Path:
+    """The folder the run trained on (the built-in demo dataset when it trained on that)."""
+    from workbench.data import demo_dataset_path
+    from workbench.engine.runs import RunDir
+
+    config = RunDir.open(run_dir).load_config()
+    return Path(config.data.path) if config.data.path else demo_dataset_path()
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _files_fingerprint(root: Path, paths: list[str]) -> str:
+    sha = hashlib.sha1()
+    for rel in paths:
+        st = (root / rel).stat()
+        sha.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return sha.hexdigest()
+
+
+def _model_fingerprint(run: Any, mode: str) -> Any:
+    """What the features depend on besides the images: the checkpoint file (trained), the config (untrained: the
+    initial weights come from its seed), nothing (raw pixels)."""
+    if mode == "raw":
+        return None
+    if mode == "untrained":
+        return (run.path / "config.json").read_text(encoding="utf-8")
+    path = run.checkpoint_path("last")
+    if not path.is_file():
+        raise RunError(
+            f"Run '{run.path}' has no trained weights yet (no checkpoints/last.pt); train it first, or compare "
+            "with the untrained encoder or raw pixels."
+        )
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _writable_cache(run_dir: Path, folder: Path) -> bool:
+    """False when the run folder lies inside the image folder: nothing is written there."""
+    return not run_dir.resolve().is_relative_to(folder.resolve())
+
+
+def compute_embeddings(
+    run_dir: str | Path,
+    folder: str | Path | None = None,
+    mode: str = "trained",
+    *,
+    device: str = "auto",
+    reporter: Reporter | None = None,
+    use_cache: bool = True,
+) -> Embedding:
+    """The folder's features under the run's trained encoder, its untrained twin (same initialisation) or raw pixels.
+
+    Loaded from the run's cache when nothing they depend on changed; otherwise decoded and embedded (progress and
+    cancellation through `reporter`) and cached atomically. Raises WorkbenchError subclasses for bad input.
+    """
+    from workbench.analysis.embed import embed_images, raw_pixels
+    from workbench.data import load_images, scan_folder
+    from workbench.engine.report import NullReporter
+    from workbench.engine.runs import RunDir
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got '{mode}'.")
+    reporter = reporter or NullReporter()
+    run = RunDir.open(run_dir)
+    config = run.load_config()
+    folder = Path(folder).expanduser() if folder else default_folder(run_dir)
+    reporter.message(f"Scanning {folder} …")
+    report = scan_folder(folder, should_stop=reporter.should_stop)
+    root = Path(report.root)
+    stem = ""
+    cache_dir = run.path / EMBEDDINGS_DIR
+    if use_cache and _writable_cache(run.path, root):
+        state = _digest(
+            mode, _files_fingerprint(root, report.paths), _model_fingerprint(run, mode), config.data.image_size
+        )
+        stem = f"{mode}-{_digest(str(root))}-{state}"
+        cached = _load_cached(cache_dir / f"{stem}.npz", root, mode, stem, run.path)
+        if cached is not None:
+            reporter.message(f"Loaded {len(cached):,} cached embeddings.")
+            return cached
+    elif mode != "raw":
+        _model_fingerprint(run, mode)  # the same error for a run without weights, cached or not
+
+    if mode == "raw":
+        image_size = config.data.image_size
+    else:
+        from workbench.engine.evaluate import load_encoder
+
+        config, encoder = load_encoder(run.path, device=device, trained=mode == "trained")
+        image_size = config.data.image_size
+    reporter.message(f"Reading {len(report.paths):,} images …")
+    data = load_images(
+        root,
+        image_size,
+        cache_dir=config.data.cache_dir,
+        workers=config.train.workers,
+        progress=reporter.progress,
+        should_stop=reporter.should_stop,
+        report=report,
+    )
+    reporter.message(f"Embedding {len(data):,} images ({MODE_NAMES[mode].lower()}) …")
+    if mode == "raw":
+        features = raw_pixels(data.images)
+    else:
+        features = embed_images(
+            encoder,
+            data.images,
+            config.augment,
+            representation=config.model.representation,
+            device=next(encoder.parameters()).device,
+            progress=reporter.progress,
+            should_stop=reporter.should_stop,
+        )
+    if reporter.should_stop():
+        raise Cancelled("Embedding was cancelled.")
+    out = Embedding(
+        root,
+        list(data.paths),
+        np.asarray(data.labels, np.int64),
+        list(data.class_names),
+        features.astype(np.float32, copy=False),
+        mode,
+        stem,
+        run.path,
+    )
+    if stem:
+        _save_cached(cache_dir, out)
+    return out
+
+
+def _load_cached(path: Path, root: Path, mode: str, stem: str, run_dir: Path) -> Embedding | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return Embedding(
+                root,
+                f["paths"].tolist(),
+                f["labels"].astype(np.int64),
+                f["class_names"].tolist(),
+                f["features"].astype(np.float32, copy=False),
+                mode,
+                stem,
+                run_dir,
+                cached=True,
+            )
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged cache file is simply recomputed (and replaced)
+
+
+def _save_cached(cache_dir: Path, emb: Embedding) -> None:
+    from workbench.engine.runs import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        features=emb.features,
+        paths=np.array(emb.paths, dtype=str),
+        labels=emb.labels,
+        class_names=np.array(emb.class_names, dtype=str),
+    )
+    atomic_write_bytes(cache_dir / f"{emb.key}.npz", buffer.getbuffer())
+    same_folder = emb.key.rsplit("-", 1)[0] + "-"
+    for old in cache_dir.glob(f"{same_folder}*"):  # this mode and folder, an older state: stale
+        if not old.name.startswith(emb.key):
+            old.unlink(missing_ok=True)
+
+
+# ---- 2-D maps --------------------------------------------------------------------------------------------------
+
+
+def quick_map(features: np.ndarray) -> np.ndarray:
+    """(N, D) -> float32 (N, 2) PCA coordinates, fast enough for the first view of 100,000 points.
+
+    When fitting on every row would cost more than PCA_FIT_FLOPS (N * D^2), the axes are fitted on an evenly spread
+    subset of rows (at least PCA_MIN_FIT_ROWS) and every row is projected on them: the same map up to sampling
+    noise, at a fraction of the time and without copying the features. Small inputs get exactly `pca_2d`.
+    """
+    from workbench.analysis.project import pca_2d
+
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2:
+        return pca_2d(x)  # raises the shape error
+    n, d = x.shape
+    fit_rows = max(PCA_MIN_FIT_ROWS, int(PCA_FIT_FLOPS / max(d * d, 1)))
+    if n <= fit_rows:
+        return pca_2d(x)
+    from sklearn.decomposition import PCA
+
+    subset = np.linspace(0, n - 1, fit_rows).round().astype(np.int64)
+    pca = PCA(n_components=min(2, d), svd_solver="randomized", random_state=0).fit(x[subset])
+    axes = pca.components_.astype(np.float32)  # (2, D)
+    out = np.zeros((n, 2), dtype=np.float32)
+    out[:, : axes.shape[0]] = x @ axes.T - pca.mean_.astype(np.float32) @ axes.T  # = pca.transform(x), no copy of x
+    return out
+
+
+@dataclass(frozen=True)
+class UmapParams:
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: str = "cosine"
+
+    def validate(self) -> UmapParams:
+        if self.n_neighbors < 2:
+            raise WorkbenchError(f"UMAP n_neighbors must be at least 2, got {self.n_neighbors}.")
+        if not 0.0 <= self.min_dist <= 1.0:
+            raise WorkbenchError(f"UMAP min_dist must be between 0 and 1, got {self.min_dist}.")
+        if self.metric not in UMAP_METRICS:
+            raise WorkbenchError(f"UMAP metric must be one of {', '.join(UMAP_METRICS)}, got '{self.metric}'.")
+        return self
+
+    def suffix(self) -> str:
+        return f"umap-{self.n_neighbors}-{self.min_dist:g}-{self.metric}"
+
+
+def umap_cache_path(emb: Embedding, params: UmapParams) -> Path | None:
+    if not emb.key or emb.run_dir is None:
+        return None
+    return emb.run_dir / EMBEDDINGS_DIR / f"{emb.key}.{params.suffix()}.npy"
+
+
+def load_cached_umap(emb: Embedding, params: UmapParams) -> np.ndarray | None:
+    path = umap_cache_path(emb, params)
+    if path is None or not path.is_file():
+        return None
+    try:
+        xy = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return xy if xy.shape == (len(emb), 2) else None
+
+
+def save_cached_umap(emb: Embedding, params: UmapParams, xy: np.ndarray) -> None:
+    from workbench.engine.runs import atomic_write_bytes
+
+    path = umap_cache_path(emb, params)
+    if path is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(xy, dtype=np.float32))
+        atomic_write_bytes(path, buffer.getbuffer())

@@ -1,0 +1,264 @@
+"""Taking results elsewhere: embeddings (.npz, CSV), lists of paths, and the encoder (state_dict, TorchScript).
+
+- `save_embeddings_npz`: paths, embeddings (float32 N x D), labels, xy (N x 2), cluster, outlier_score.
+- `save_embeddings_csv`: one row per image: path, label, x, y, cluster, outlier_score (empty when not computed).
+- `save_paths`: selected paths as TXT (one per line) or CSV (a `path` column).
+- `export_encoder`: `<stem>.pt`, a dict with the encoder's state_dict and what rebuilds it (`load_exported_encoder`),
+  and `<stem>.torchscript.pt`, a traced module taking float RGB images in [0, 1], (B, 3, S, S), that normalises them
+  as training did and returns the representation (B, D). ONNX as well where the `onnx` package is installed.
+
+Every file is written atomically, and never inside the image folder. torch is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.engine.explore import Embedding
+
+EXPORT_FORMAT = 1
+CSV_COLUMNS = ["path", "label", "x", "y", "cluster", "outlier_score"]
+ONNX_MISSING = (
+    "ONNX export needs the 'onnx' package, which is not installed here; the TorchScript file serves the same purpose "
+    "(or install onnx and onnxscript and export again)."
+)
+
+
+class ExportError(WorkbenchError):
+    """An export cannot be written (a refused place, a format that is not available here)."""
+
+
+def _write(path: Path, data: bytes | memoryview, image_root: Path | None) -> Path:
+    from workbench.engine.runs import atomic_write_bytes
+
+    path = Path(path).expanduser()
+    if image_root is not None and path.resolve().is_relative_to(Path(image_root).resolve()):
+        raise ExportError(
+            f"'{path}' is inside the image folder '{image_root}'; nothing is ever written there, "
+            "so choose another place."
+        )
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise ExportError(f"'{path}' cannot be written ({exc.strerror or exc}).") from None
+    return path
+
+
+def _optional(values: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+    if values is None:
+        return None
+    values = np.asarray(values)
+    if values.shape[0] != n:
+        raise ValueError(f"{name} has {values.shape[0]} rows for {n} images.")
+    return values
+
+
+def save_embeddings_npz(
+    path: str | Path,
+    emb: Embedding,
+    xy: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    outliers: np.ndarray | None = None,
+) -> Path:
+    """An .npz with `paths` (absolute), `embeddings`, `labels` (names, "" unlabelled) and, when given, `xy`,
+    `cluster` and `outlier_score`. Loads with np.load(path) (no pickle)."""
+    n = len(emb)
+    arrays: dict[str, np.ndarray] = {
+        "paths": np.array([str(emb.path(i)) for i in range(n)], dtype=str),
+        "embeddings": np.asarray(emb.features, dtype=np.float32),
+        "labels": np.array(emb.label_names(), dtype=str),
+        "mode": np.array(emb.mode),
+    }
+    for name, values in (("xy", xy), ("cluster", clusters), ("outlier_score", outliers)):
+        values = _optional(values, n, name)
+        if values is not None:
+            arrays[name] = values
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return _write(Path(path), buffer.getbuffer(), emb.root)
+
+
+def save_embeddings_csv(
+    path: str | Path,
+    emb: Embedding,
+    xy: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    outliers: np.ndarray | None = None,
+) -> Path:
+    """One row per image with CSV_COLUMNS; a column that was not computed is left empty."""
+    n = len(emb)
+    xy, clusters, outliers = (
+        _optional(xy, n, "xy"),
+        _optional(clusters, n, "clusters"),
+        _optional(outliers, n, "outliers"),
+    )
+    labels = emb.label_names()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for i in range(n):
+        writer.writerow(
+            [
+                str(emb.path(i)),
+                labels[i],
+                "" if xy is None else f"{xy[i, 0]:.6g}",
+                "" if xy is None else f"{xy[i, 1]:.6g}",
+                "" if clusters is None else int(clusters[i]),
+                "" if outliers is None else f"{outliers[i]:.6g}",
+            ]
+        )
+    return _write(Path(path), out.getvalue().encode("utf-8"), emb.root)
+
+
+def save_paths(path: str | Path, paths: Sequence[str | Path], image_root: Path | None = None) -> Path:
+    """The paths, one per line (.txt, or any other suffix) or as a one-column CSV with a `path` header (.csv)."""
+    path = Path(path)
+    out = io.StringIO()
+    if path.suffix.lower() == ".csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["path"])
+        writer.writerows([str(p)] for p in paths)
+    else:
+        out.writelines(f"{p}\n" for p in paths)
+    return _write(path, out.getvalue().encode("utf-8"), image_root)
+
+
+def read_paths(path: str | Path) -> list[str]:
+    """What save_paths wrote, as a list of strings."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return [row[0] for row in list(csv.reader(io.StringIO(text)))[1:]]
+    return text.splitlines()
+
+
+# ---- the encoder ------------------------------------------------------------------------------------------------
+
+
+def _represent_module(encoder: Any, representation: str, mean: Sequence[float], std: Sequence[float]) -> Any:
+    import torch
+    from torch import nn
+
+    class Represent(nn.Module):
+        """float RGB (B, 3, S, S) in [0, 1] -> normalised -> encoder.represent(x, representation) (B, D)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.encoder.represent((x - self.mean) / self.std, representation)
+
+    return Represent().eval()
+
+
+def export_encoder(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    stem: str = "encoder",
+    trained: bool = True,
+    onnx: bool = False,
+    image_root: Path | None = None,
+) -> dict[str, Path]:
+    """Write the run's encoder for downstream use; returns {"state_dict": path, "torchscript": path[, "onnx": path]}.
+
+    The state_dict file is a plain dict (loads with torch.load(weights_only=True)): `state_dict`, `encoder` (registry
+    name), `image_size`, `small_stem`, `representation`, `feature_dim`, `mean`, `std`, `config` (the run's resolved
+    config) and `format`. onnx=True raises ExportError with one sentence when the onnx package is missing.
+    """
+    import torch
+
+    from workbench.engine.evaluate import load_encoder
+
+    config, encoder = load_encoder(run_dir, device="cpu", trained=trained)
+    encoder = encoder.float().eval()
+    representation = encoder.resolve_representation(config.model.representation)
+    size = int(encoder.image_size or config.augment.output_size or config.data.image_size)
+    meta = {
+        "format": EXPORT_FORMAT,
+        "encoder": config.model.encoder,
+        "image_size": size,
+        "small_stem": config.model.small_stem,
+        "representation": representation,
+        "feature_dim": encoder.representation_dim(representation),
+        "mean": list(config.augment.mean),
+        "std": list(config.augment.std),
+        "trained": trained,
+        "config": config.to_dict(),
+    }
+    out_dir = Path(out_dir).expanduser()
+    written: dict[str, Path] = {}
+    buffer = io.BytesIO()
+    torch.save({**meta, "state_dict": encoder.state_dict()}, buffer)
+    written["state_dict"] = _write(out_dir / f"{stem}.pt", buffer.getbuffer(), image_root)
+
+    module = _represent_module(encoder, representation, config.augment.mean, config.augment.std)
+    example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export; TorchScript still loads
+        traced = torch.jit.trace(module, example, check_trace=False)
+        check = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(1))  # another batch size
+        if not torch.allclose(traced(check), module(check), atol=1e-4, rtol=1e-4):
+            raise ExportError(f"The '{config.model.encoder}' encoder cannot be traced to TorchScript faithfully.")
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    written["torchscript"] = _write(out_dir / f"{stem}.torchscript.pt", buffer.getbuffer(), image_root)
+    if onnx:
+        written["onnx"] = _export_onnx(module, example, out_dir / f"{stem}.onnx", image_root)
+    return written
+
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _export_onnx(module: Any, example: Any, path: Path, image_root: Path | None) -> Path:
+    if not onnx_available():
+        raise ExportError(ONNX_MISSING)
+    import torch
+
+    buffer = io.BytesIO()
+    try:
+        torch.onnx.export(
+            module,
+            (example,),
+            buffer,
+            input_names=["images"],
+            output_names=["features"],
+            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+        )
+    except Exception as exc:  # noqa: BLE001 - exporter failures vary by torch version; one sentence for the user
+        raise ExportError(f"ONNX export failed ({type(exc).__name__}: {exc}); use the TorchScript file.") from None
+    return _write(path, buffer.getbuffer(), image_root)
+
+
+def load_exported_encoder(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """(metadata, encoder in eval mode) rebuilt from an `export_encoder` state_dict file, for fine-tuning."""
+    import torch
+
+    from workbench.models import create_encoder
+
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"'{path}' is not an encoder exported by SSL Workbench.")
+    encoder = create_encoder(state["encoder"], image_size=state["image_size"], small_stem=state["small_stem"])
+    encoder.load_state_dict(state["state_dict"])
+    meta = {k: v for k, v in state.items() if k != "state_dict"}
+    return meta, encoder.eval()

@@ -1,0 +1,395 @@
+"""The Train workspace: pick a recipe, press Start, watch it learn; Pause / Resume / Stop; past runs.
+
+Training runs on its own QThread (TrainingJob) that calls the engine's fit() unchanged, the job being the reporter;
+a QTimer drains its buffer and redraws at most REDRAW_HZ times a second, so the window never freezes.
+Stop finishes the current step and leaves a resumable run. Run alone: `python -m workbench.gui.train_view [DIR]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.augment.spec import AugmentSpec, preset
+from workbench.config import ExperimentConfig
+from workbench.errors import WorkbenchError
+from workbench.gui.signals import emit
+from workbench.gui.train_job import TrainingJob
+from workbench.gui.train_tasks import (
+    Catalog,
+    format_eta,
+    health_text,
+    list_runs,
+    load_catalog,
+    new_run_dir,
+    read_loss_curve,
+    spec_transforms,
+)
+from workbench.gui.widgets.curves import LiveCurves
+from workbench.gui.widgets.runs_list import RunsPanel
+from workbench.gui.widgets.sample_preview import SamplePreview
+from workbench.gui.widgets.train_form import TrainForm
+from workbench.gui.worker import TaskRunner
+
+log = logging.getLogger(__name__)
+REDRAW_HZ = 20
+RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
+
+
+def default_runs_dir() -> Path:
+    """$WORKBENCH_RUNS_DIR, else <app data>/runs (never inside an image folder)."""
+    if os.environ.get(RUNS_DIR_ENV):
+        return Path(os.environ[RUNS_DIR_ENV])
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".workbench") / "runs"
+
+
+class TrainView(QWidget):
+    """`set_folder`, `set_spec_source` and `form.image_size` connect it to the other workspaces."""
+
+    failed = Signal(str)
+    status = Signal(str)
+    open_augment = Signal()
+    training_changed = Signal(bool)
+    explore_requested = Signal(object)  # Path of a run to open in Explore
+
+    def __init__(self, runs_dir: str | Path | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self.folder = ""
+        self._spec_source: Callable[[], AugmentSpec] = lambda: preset("light")
+        self.form = TrainForm()
+        self.recommended = QPushButton("Recommended")
+        self.recommended.setToolTip("The engine's default recipe (keeps the folder, augmentation and image size)")
+        self.recommended.clicked.connect(self.use_recommended)
+        self.augment_summary = QLabel()
+        self.augment_summary.setWordWrap(True)
+        self.augment_summary.setTextFormat(Qt.TextFormat.RichText)
+        self.augment_summary.linkActivated.connect(lambda _: emit(self.open_augment))
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.recommended)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(self.augment_summary)
+        left.setMinimumWidth(330)
+
+        self.start_button, self.pause_button, self.stop_button = (
+            QPushButton("Start"),
+            QPushButton("Pause"),
+            QPushButton("Stop"),
+        )
+        self.start_button.setToolTip("Train a new run with these settings")
+        self.pause_button.setToolTip("Pause (the paused time is not counted) or resume the running training")
+        self.stop_button.setToolTip("Finish the current step, save a checkpoint and stop (the run can be resumed)")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.health = QLabel("Per-epoch health appears after the first epoch.")
+        self.health.setWordWrap(True)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+        buttons.addWidget(self.progress, 1)
+        self.curves = LiveCurves()
+        self.samples = SamplePreview()  # generative methods: reconstructions / samples, live
+        self.runs_panel = RunsPanel(self.runs_dir)
+        self.runs = self.runs_panel.list
+        self.runs.selection_changed.connect(self._runs_selected)
+        self.runs_panel.refresh_button.clicked.connect(self.refresh_runs)
+        self.runs_panel.resume_requested.connect(lambda path: self.start(path))
+        self.runs_panel.explore_requested.connect(lambda path: emit(self.explore_requested, path))
+        right_split = QSplitter(Qt.Orientation.Vertical)
+        right_split.addWidget(self.curves)
+        right_split.addWidget(self.samples)
+        right_split.addWidget(self.runs_panel)
+        right_split.setSizes([480, 140, 180])
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addLayout(buttons)
+        right_layout.addWidget(self.health)
+        right_layout.addWidget(right_split, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([360, 900])
+        QVBoxLayout(self).addWidget(splitter)
+
+        self.catalog: Catalog | None = None
+        self.catalog_runner = TaskRunner(self)
+        self.catalog_runner.failed.connect(self.failed)
+        self.job: TrainingJob | None = None  # the running (or last) training
+        self._job_done = True
+        self._paused = False
+        self._best_std = 0.0
+        self._budget = 1.0
+        self._listed = False
+        self.run_dir: Path | None = None
+        self.last_result = None
+        self.timer = QTimer(self, interval=1000 // REDRAW_HZ)
+        self.timer.timeout.connect(self.flush)
+        self._update_buttons()
+        self.refresh_runs()
+        self.refresh_spec()
+
+    # ---- wiring from the window
+    def set_folder(self, folder: str | Path) -> None:
+        self.folder = str(folder)
+        self._update_buttons()
+
+    def set_spec_source(self, source: Callable[[], AugmentSpec]) -> None:
+        self._spec_source = source
+        self.refresh_spec()
+
+    def refresh_spec(self) -> None:
+        spec = self._spec_source()
+        views = "; ".join(f"view {i + 1}: {', '.join(spec_transforms(v)) or 'none'}" for i, v in enumerate(spec.views))
+        self.augment_summary.setText(
+            f'Augmentation <b>{spec.name}</b> ({views}). <a href="augment">Edit in Augment</a>'
+        )
+
+    def load_catalog(self) -> None:
+        """Fill the encoder/method/device controls from the registries (on a worker: they import torch)."""
+        if self.catalog is None and not self.catalog_runner.is_running():
+            self.catalog_runner.start(load_catalog, self._catalog_loaded)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.load_catalog()
+        self.refresh_spec()
+
+    # ---- recipe
+    def config(self) -> ExperimentConfig:
+        config = self.form.config()
+        config.data.path = self.folder
+        config.augment = self._spec_source()
+        return config
+
+    def use_recommended(self) -> None:
+        """The engine's default recipe, keeping the folder, the augmentation spec and the image size."""
+        config = ExperimentConfig()
+        config.data.image_size = self.form.image_size.value()
+        self.form.set_config(config)
+
+    # ---- running
+    def is_training(self) -> bool:
+        return self.job is not None and not self._job_done
+
+    def start(self, resume_dir: Path | None = None) -> bool:
+        """Start a new run (or resume `resume_dir`); False, with a sentence in the banner, when it cannot start."""
+        if self.is_training() or self.catalog is None:
+            return False
+        try:
+            if resume_dir is not None:
+                from workbench.engine.runs import RunDir  # imports torch: only once training is asked for
+
+                config = RunDir.open(resume_dir).load_config()
+                self.form.set_config(config)
+                run_dir, resume = Path(resume_dir), True
+            else:
+                config = self.config()
+                config.validate()
+                self.runs_dir.mkdir(parents=True, exist_ok=True)
+                run_dir, resume = new_run_dir(self.runs_dir, config), False
+        except (WorkbenchError, OSError) as exc:
+            emit(self.failed, str(exc))
+            return False
+        self.curves.clear()
+        self.samples.clear()
+        self._best_std = 0.0
+        self.health.setText("Per-epoch health appears after the first epoch.")
+        if resume:
+            self.curves.append_steps(read_loss_curve(run_dir))
+        self.run_dir, self.last_result = run_dir, None
+        self._paused, self._listed = False, False
+        self._budget = config.train.time_budget_s or 1.0
+        self.job, self._job_done = TrainingJob(config, run_dir, resume), False
+        self.job.start()
+        self.timer.start()
+        self._running_changed(True)
+        emit(self.status, f"{'Resuming' if resume else 'Training'} {run_dir.name}…")
+        return True
+
+    def toggle_pause(self) -> None:
+        if not self.is_training():
+            return
+        self._paused = not self._paused
+        self.job.set_paused(self._paused)
+        text = self.progress.format().replace(" — paused", "")
+        self.progress.setFormat(text + (" — paused" if self._paused else ""))  # no steps arrive while paused
+        self._update_buttons()
+        emit(self.status, "Paused (the paused time is not counted)." if self._paused else "Resumed.")
+
+    def stop(self) -> None:
+        """Ask fit() to stop after the current step; it writes last.pt and leaves a resumable run."""
+        if self.is_training():
+            self.job.cancel()  # the timer keeps draining until the thread has really finished
+            self.stop_button.setEnabled(False)
+            self.pause_button.setEnabled(False)
+            self.progress.setFormat(self.progress.format() + " — stopping…")
+
+    def resume_selected(self) -> None:
+        self.runs_panel.resume_button.click()
+
+    def ask_to_stop(self) -> bool:
+        """Closing the window while training: ask first (True: stop and close)."""
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "A training run is in progress. Stop it (it stays resumable) and close?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def shutdown(self) -> None:
+        """Stop training (a clean stop: checkpoint written) and wait; no thread outlives the window."""
+        if self.job is not None:
+            self.job.cancel()
+            if self.job.wait(120.0):
+                self.flush()  # record how it ended (status, run list) while the widgets still exist
+            else:
+                log.error("the training thread did not stop within 120 s")
+        self.catalog_runner.shutdown()
+        self.timer.stop()
+
+    # ---- draining the buffer (GUI thread, REDRAW_HZ)
+    def flush(self) -> None:
+        if self.job is None:
+            return
+        for kind, value in self.job.take_events():
+            if kind == "message":
+                emit(self.status, value)
+            elif kind == "progress" and not self._listed:  # reading images, before the first step
+                self._load_progress(*value)
+        buffer = self.job.buffer
+        rows, _values, epochs = buffer.drain()
+        self.curves.append_steps(rows)
+        if (preview := buffer.take_preview()) is not None:
+            self.samples.set_image(*preview)
+        for epoch, values in epochs:
+            self.curves.append_epoch(epoch, values)
+            self._best_std = max(self._best_std, values.get("std", 0.0))
+            text, collapsing = health_text(values, self._best_std)
+            warn = " <b style='color:#b00'>Collapse warning: the std of the embeddings is falling towards zero.</b>"
+            self.health.setText(f"Epoch {epoch}: {text}{warn if collapsing else ''}")
+        if epochs:  # the running run's row: step, loss and kNN so far
+            self.refresh_runs()
+        if len(rows) and not self._listed:  # the run folder exists once steps arrive: list it as running
+            self._listed = True
+            self.refresh_runs()
+            self.runs.select(self.run_dir)
+        last = buffer.last
+        if last is not None and len(rows):
+            mi = last.values.get("mi_bound")
+            extra = f" · MI bound {mi:.2f}" if mi is not None else ""
+            if last.total_steps:
+                self.progress.setRange(0, last.total_steps)
+                self.progress.setValue(last.step)
+                done = f"step {last.step:,}/{last.total_steps:,}"
+            else:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * min(last.time_s / self._budget, 1.0)))
+                done = f"step {last.step:,}"
+            pause = " — paused" if self._paused else ""
+            self.progress.setFormat(f"epoch {last.epoch} · {done} · ETA {format_eta(last.eta_s)}{extra}{pause}")
+        self.curves.redraw()
+        if self.job.finished and not self._job_done:  # the thread's result is in: report it once
+            self.job.wait(10.0)  # fit() has returned; the thread is ending (never drop a running QThread)
+            self._job_done = True
+            self.last_result = self.job.result
+            if self.job.error is not None:
+                self._failed(self.job.error)
+            self._running_changed(False)
+
+    # ---- slots
+    def _catalog_loaded(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.form.set_catalog(catalog)
+        self._update_buttons()
+
+    def _load_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"reading images {done:,}/{total:,}")
+
+    def _failed(self, text: str) -> None:
+        emit(self.failed, text)
+        self.progress.setFormat("failed: see the message at the top")
+
+    def _running_changed(self, running: bool) -> None:
+        if not running:
+            self.timer.stop()
+            if self.last_result is not None:
+                self.progress.setFormat(f"{self.last_result.status}: {self.last_result.message}")
+            elif self.job is not None and self.job.error is None:
+                self.progress.setFormat("stopped before the first step")
+            self._paused = False
+            self.refresh_runs()
+            if self.run_dir is not None:
+                self.runs.select(self.run_dir)
+        self._update_buttons()
+        emit(self.training_changed, running)
+
+    def _update_buttons(self) -> None:
+        running = self.is_training()
+        self.start_button.setEnabled(not running and self.catalog is not None)
+        self.start_button.setToolTip("Train a new run with these settings" if self.catalog else "Loading…")
+        self.pause_button.setEnabled(running)
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.stop_button.setEnabled(running)
+        self.recommended.setEnabled(not running)
+        self.form.setEnabled(not running)
+        self.runs_panel.update_buttons(running)
+
+    def refresh_runs(self) -> None:
+        self.runs.set_runs(list_runs(self.runs_dir))
+
+    def _runs_selected(self, paths: list[Path]) -> None:
+        # The live (or last) run is drawn in full; the other selected runs are overlaid as EMA lines.
+        self.curves.set_overlays({p.name: read_loss_curve(p) for p in paths if p != self.run_dir})
+        if not self.is_training():
+            self.samples.load_run(paths[0] if len(paths) == 1 else self.run_dir)
+        self._update_buttons()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from workbench.data.demo import demo_dataset_path
+    from workbench.gui.standalone import run_standalone
+
+    args = sys.argv[1:] if argv is None else argv
+
+    def build() -> TrainView:
+        view = TrainView()
+        view.set_folder(args[0] if args else demo_dataset_path())
+        return view
+
+    return run_standalone(build, "Train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

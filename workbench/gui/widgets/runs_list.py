@@ -1,0 +1,125 @@
+"""The runs list: one row per run folder (name, date, status, method, encoder, images, final loss, kNN), and the
+panel around it with Refresh, Resume and Explore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.gui.signals import emit
+from workbench.gui.train_tasks import RunInfo
+
+COLUMNS = ("Run", "Date", "Status", "Method", "Encoder", "Images", "Step", "Final loss", "kNN")
+
+
+def _cells(run: RunInfo) -> list[str]:
+    return [
+        run.name,
+        run.date,
+        run.status,
+        run.method,
+        run.encoder,
+        "" if run.images is None else f"{run.images:,}",
+        f"{run.step:,}",
+        "" if run.loss is None else f"{run.loss:.4f}",
+        "" if run.knn is None else f"{run.knn:.1%}",
+    ]
+
+
+class RunsList(QTreeWidget):
+    """Select several rows to overlay their loss curves; `selection_changed(list[Path])` says which."""
+
+    selection_changed = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setColumnCount(len(COLUMNS))
+        self.setHeaderLabels(list(COLUMNS))
+        self.setRootIsDecorated(False)
+        self.setAlternatingRowColors(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runs: list[RunInfo] = []
+        self.itemSelectionChanged.connect(lambda: emit(self.selection_changed, self.selected_paths()))
+
+    def set_runs(self, runs: list[RunInfo]) -> None:
+        """Show `runs`, keeping the selection of the runs still listed."""
+        selected = set(self.selected_paths())
+        self.blockSignals(True)
+        self.clear()
+        self.runs = list(runs)
+        for run in runs:
+            item = QTreeWidgetItem(_cells(run))
+            item.setData(0, Qt.ItemDataRole.UserRole, str(run.path))
+            item.setToolTip(0, str(run.path))
+            for col in (5, 6, 7, 8):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.addTopLevelItem(item)
+            item.setSelected(run.path in selected)
+        for col in range(len(COLUMNS)):
+            self.resizeColumnToContents(col)
+        self.blockSignals(False)
+        emit(self.selection_changed, self.selected_paths())
+
+    def selected_paths(self) -> list[Path]:
+        return [Path(item.data(0, Qt.ItemDataRole.UserRole)) for item in self.selectedItems()]
+
+    def selected_runs(self) -> list[RunInfo]:
+        chosen = set(self.selected_paths())
+        return [run for run in self.runs if run.path in chosen]
+
+    def select(self, path: Path) -> None:
+        """Select exactly the run at `path` (if listed)."""
+        self.clearSelection()
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            if Path(item.data(0, Qt.ItemDataRole.UserRole)) == Path(path):
+                item.setSelected(True)
+
+
+class RunsPanel(QWidget):
+    """The list plus its buttons: Resume continues a stopped run, Explore opens a run's embeddings map."""
+
+    resume_requested = Signal(object)  # Path
+    explore_requested = Signal(object)  # Path
+
+    def __init__(self, runs_dir: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.list = RunsList()
+        self.refresh_button = QPushButton("Refresh")
+        self.resume_button = QPushButton("Resume run")
+        self.resume_button.setToolTip("Continue the selected stopped run from its last checkpoint")
+        self.explore_button = QPushButton("Explore run")
+        self.explore_button.setToolTip("See what the selected run learned: its embeddings map in Explore")
+        self.resume_button.clicked.connect(lambda: self._request(self.resume_requested, "resumable"))
+        self.explore_button.clicked.connect(lambda: self._request(self.explore_requested, "explorable"))
+        self.list.itemDoubleClicked.connect(lambda *_: self._request(self.explore_requested, "explorable"))
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel(f"<b>Runs</b> in {runs_dir} — select several to overlay their loss"))
+        bar.addStretch(1)
+        for button in (self.refresh_button, self.resume_button, self.explore_button):
+            bar.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.list, 1)
+
+    def update_buttons(self, training: bool) -> None:
+        runs = self.list.selected_runs()
+        self.resume_button.setEnabled(not training and any(r.resumable for r in runs))
+        self.explore_button.setEnabled(len(runs) == 1 and runs[0].explorable)
+
+    def _request(self, signal: Signal, ability: str) -> None:
+        runs = [r for r in self.list.selected_runs() if getattr(r, ability)]
+        if runs and (ability != "resumable" or self.resume_button.isEnabled()):
+            emit(signal, runs[0].path)

@@ -1,0 +1,105 @@
+"""The selection: its count, export of the selected paths (CSV or TXT), copy to the clipboard, and a thumbnail grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from workbench.data.scan import ScanReport
+from workbench.gui.signals import emit
+from workbench.gui.widgets.neighbours import HintedThumbnailView, subset_report
+from workbench.gui.widgets.thumbnails import ThumbnailModel
+from workbench.gui.worker import TaskRunner
+
+EMPTY = "No selection. Choose Box or Lasso above the map and drag around points (Shift adds to the selection)."
+
+
+class SelectionPanel(QWidget):
+    """set_selection(embedding, rows); `failed(sentence)` and `status(text)` go to the window."""
+
+    failed = Signal(str)
+    status = Signal(str)
+    exported = Signal(str)  # the file written
+    clear_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.count_label = QLabel(EMPTY)
+        self.count_label.setWordWrap(True)
+        self.csv_button = QPushButton("Export CSV…")
+        self.txt_button = QPushButton("Export TXT…")
+        self.copy_button = QPushButton("Copy paths")
+        self.clear_button = QPushButton("Clear")
+        self.csv_button.clicked.connect(lambda: self._choose("csv"))
+        self.txt_button.clicked.connect(lambda: self._choose("txt"))
+        self.copy_button.clicked.connect(self.copy_paths)
+        self.clear_button.clicked.connect(lambda: emit(self.clear_requested))
+        buttons = QHBoxLayout()
+        for button in (self.csv_button, self.txt_button, self.copy_button, self.clear_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.model = ThumbnailModel(self)
+        self.grid = HintedThumbnailView("The selected images appear here.")
+        self.grid.setModel(self.model)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.count_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.grid, 1)
+        self.runner = TaskRunner(self)
+        self.runner.failed.connect(self.failed)
+        self._paths: list[str] = []
+        self._root: Path | None = None
+        self._enable(False)
+
+    def set_selection(self, root: Path, paths: list[str], labels: np.ndarray, class_names: list[str], rows) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        report = subset_report(root, paths, labels, class_names, rows)
+        self._root = Path(root)
+        self._paths = [str(Path(root) / p) for p in report.paths]
+        self.model.set_report(report)
+        n = len(rows)
+        self.count_label.setText(f"{n:,} image{'s' if n != 1 else ''} selected" if n else EMPTY)
+        self._enable(n > 0)
+
+    def clear(self) -> None:
+        self.model.set_report(ScanReport("", [], [], []))
+        self._paths = []
+        self.count_label.setText(EMPTY)
+        self._enable(False)
+
+    def paths(self) -> list[str]:
+        return list(self._paths)
+
+    def copy_paths(self) -> None:
+        QGuiApplication.clipboard().setText("\n".join(self._paths))
+        emit(self.status, f"Copied {len(self._paths):,} paths to the clipboard.")
+
+    def export(self, path: str | Path) -> None:
+        """Write the selected paths to `path` (.csv: a `path` column; otherwise one per line), in the background."""
+        from workbench.engine.export import save_paths
+
+        paths, root, target = list(self._paths), self._root, Path(path)
+        self.runner.start(lambda state: save_paths(target, paths, root), self._on_exported)
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+        self.model.shutdown()
+
+    def _choose(self, kind: str) -> None:
+        name = f"selection.{kind}"
+        filters = "CSV files (*.csv)" if kind == "csv" else "Text files (*.txt)"
+        path, _ = QFileDialog.getSaveFileName(self, "Export the selected paths", str(Path.home() / name), filters)
+        if path:
+            self.export(path)
+
+    def _on_exported(self, path: Path) -> None:
+        emit(self.status, f"Wrote {len(self._paths):,} paths to {path}.")
+        emit(self.exported, str(path))
+
+    def _enable(self, on: bool) -> None:
+        for button in (self.csv_button, self.txt_button, self.copy_button, self.clear_button):
+            button.setEnabled(on)

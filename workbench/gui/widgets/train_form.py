@@ -1,0 +1,277 @@
+"""The Train workspace's controls: every training setting of ExperimentConfig that a user picks by hand.
+
+`config()` returns the base config (set with `set_config`) with the controls' values written over it, so fields
+without a control (max_steps, checkpoint intervals, ...) pass through unchanged. Registry entries arrive with
+`set_catalog` (read on a worker thread: the registries import torch).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QStandardItemModel, QValidator
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from workbench.config import (
+    DEVICES,
+    HYPERPARAMETER_HELP,
+    INT_HYPERPARAMETERS,
+    METHOD_HYPERPARAMETERS,
+    OPTIMIZERS,
+    PRECISIONS,
+    ExperimentConfig,
+)
+from workbench.gui.signals import emit
+from workbench.gui.train_tasks import Catalog, MethodInfo
+
+STOP_BY = ("epochs", "time budget")
+
+
+class SciSpin(QDoubleSpinBox):
+    """A spin box for values like 2e-3 or 1e-6: shown with %g, stepped by 10 % of the value."""
+
+    def __init__(self, low: float, high: float, value: float, tip: str):
+        super().__init__()
+        self.setDecimals(12)
+        self.setRange(low, high)
+        self.setValue(value)
+        self.setToolTip(tip)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt's name
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt's name
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):  # accept anything float() may parse once typing is finished
+        try:
+            float(text)
+            return QValidator.State.Acceptable, text, pos
+        except ValueError:
+            return QValidator.State.Intermediate, text, pos
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt's name
+        value = self.value() * (1.1**steps) if self.value() > 0 else self.minimum()
+        self.setValue(value)
+
+
+def _spin(low: int, high: int, tip: str, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setToolTip(tip)
+    spin.setSuffix(suffix)
+    spin.setKeyboardTracking(False)
+    return spin
+
+
+def _combo(items: tuple[str, ...] | list[str], tip: str) -> QComboBox:
+    combo = QComboBox()
+    combo.addItems(list(items))
+    combo.setToolTip(tip)
+    return combo
+
+
+def _hyperparameter_control(name: str) -> QSpinBox | SciSpin:
+    """A spin box for one MethodConfig field, with its label's help as tooltip."""
+    tip = HYPERPARAMETER_HELP[name][1]
+    if name in INT_HYPERPARAMETERS:
+        return _spin(1, 1_000_000, tip)
+    if name in ("momentum", "mask_ratio"):
+        return SciSpin(0.0, 0.999999, 0.5, tip)
+    return SciSpin(0.0, 1e6, 1.0, tip)
+
+
+def _set_combo(combo: QComboBox, text: str) -> None:
+    if combo.findText(text) < 0:
+        combo.addItem(text)
+    combo.setCurrentIndex(combo.findText(text))
+
+
+class TrainForm(QWidget):
+    """Controls for encoder, method, optimisation and device; `image_size_changed(int)` for the Augment link."""
+
+    image_size_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._base = ExperimentConfig()
+        self._methods: dict[str, MethodInfo] = {}
+        self._descriptions: dict[str, str] = {}
+        self.encoder = _combo([self._base.model.encoder], "Backbone network (the encoder registry)")
+        self.encoder_info = QLabel()
+        self.method = _combo([self._base.method.name], "Self-supervised method and its loss (the method registry)")
+        self.method_info = QLabel()
+        for label in (self.encoder_info, self.method_info):
+            label.setWordWrap(True)
+            label.setStyleSheet("color: #555;")
+        # One control per method hyper-parameter; a method shows only the ones it uses (its `hyperparameters`).
+        self.hyper = {name: _hyperparameter_control(name) for name in METHOD_HYPERPARAMETERS}
+        self.image_size = _spin(8, 512, "Images are decoded at this size (data.image_size), shared with Augment", " px")
+        self.batch_size = _spin(2, 65536, "Images per step (contrastive methods like large batches)")
+        self.stop_by = _combo(STOP_BY, "Stop after a number of epochs, or after a time budget")
+        self.epochs = _spin(1, 100_000, "Passes over the whole folder")
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0.1, 100_000)
+        self.budget.setSuffix(" min")
+        self.budget.setToolTip("Train for this long (the learning-rate schedule ends with the budget)")
+        self.optimizer = _combo(OPTIMIZERS, "Optimizer (optim.name)")
+        self.lr = SciSpin(1e-7, 100.0, 2e-3, "Peak learning rate (optim.lr)")
+        self.weight_decay = SciSpin(0.0, 10.0, 1e-6, "Weight decay (optim.weight_decay)")
+        self.warmup = QDoubleSpinBox()
+        self.warmup.setRange(0.0, 0.95)
+        self.warmup.setSingleStep(0.01)
+        self.warmup.setToolTip("Linear warm-up over this fraction of the run")
+        self.device = _combo(DEVICES, "Where to train; only the devices found here can be chosen")
+        self.device_info = QLabel("detecting…")
+        self.precision = _combo(PRECISIONS, "auto: bf16 on CUDA when supported, fp32 elsewhere")
+        self.seed = _spin(0, 2**31 - 1, "Seed of weights, shuffling and augmentation")
+        self.workers = _spin(0, 64, "Threads that decode images")
+        self.form = QFormLayout(self)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for label, widget in (
+            ("Encoder", self.encoder),
+            ("", self.encoder_info),
+            ("Method", self.method),
+            ("", self.method_info),
+            *((HYPERPARAMETER_HELP[name][0], control) for name, control in self.hyper.items()),
+            ("Image size", self.image_size),
+            ("Batch size", self.batch_size),
+            ("Stop after", self.stop_by),
+            ("Epochs", self.epochs),
+            ("Time budget", self.budget),
+            ("Optimizer", self.optimizer),
+            ("Learning rate", self.lr),
+            ("Weight decay", self.weight_decay),
+            ("Warm-up fraction", self.warmup),
+            ("Device", self.device),
+            ("", self.device_info),
+            ("Precision", self.precision),
+            ("Seed", self.seed),
+            ("Data workers", self.workers),
+        ):
+            self.form.addRow(label, widget)
+        self.method.currentTextChanged.connect(self._method_changed)
+        self.method.activated.connect(lambda _: self._method_picked())
+        self.encoder.currentTextChanged.connect(self._encoder_changed)
+        self.stop_by.currentTextChanged.connect(self._stop_by_changed)
+        self.image_size.valueChanged.connect(lambda v: emit(self.image_size_changed, int(v)))
+        self.set_config(self._base)
+
+    # ---- public
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Fill the dropdowns from the registries; disable devices this machine does not have."""
+        config = self.config()
+        self._methods = {m.name: m for m in catalog.methods}
+        self._descriptions = {f"e:{n}": d for n, d in catalog.encoders}
+        for combo, names in ((self.encoder, [n for n, _ in catalog.encoders]), (self.method, list(self._methods))):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            combo.blockSignals(False)
+        model = self.device.model()
+        assert isinstance(model, QStandardItemModel)
+        for i in range(self.device.count()):
+            name = self.device.itemText(i)
+            model.item(i).setEnabled(name == "auto" or name in catalog.devices)
+        self.device_info.setText(f"detected: {catalog.detected}")
+        self.set_config(config)
+
+    def set_config(self, config: ExperimentConfig) -> None:
+        """Show `config`; fields without a control are kept and passed through by config()."""
+        self._base = copy.deepcopy(config)
+        c = self._base
+        info = self._methods.get(c.method.name)
+        encoder = c.model.encoder
+        if encoder == "auto" and info is not None:
+            encoder = info.default_encoder
+        _set_combo(self.encoder, encoder)
+        _set_combo(self.method, c.method.name)
+        defaults = info.hyperparameters if info is not None else {}
+        for name, control in self.hyper.items():
+            value = getattr(c.method, name)
+            value = defaults.get(name) if value is None else value
+            if value is not None:
+                control.setValue(value)
+        self.image_size.setValue(c.data.image_size)
+        self.batch_size.setValue(c.train.batch_size)
+        self.stop_by.setCurrentText(STOP_BY[1] if c.train.time_budget_s else STOP_BY[0])
+        self.epochs.setValue(c.train.epochs)
+        self.budget.setValue((c.train.time_budget_s or 600.0) / 60.0)
+        _set_combo(self.optimizer, c.optim.name)
+        self.lr.setValue(c.optim.lr)
+        self.weight_decay.setValue(c.optim.weight_decay)
+        self.warmup.setValue(c.optim.warmup_fraction)
+        self.device.setCurrentText(c.train.device)
+        self.precision.setCurrentText(c.train.precision)
+        self.seed.setValue(c.train.seed)
+        self.workers.setValue(c.train.workers)
+        self._method_changed(self.method.currentText())
+        self._encoder_changed(self.encoder.currentText())
+        self._stop_by_changed(self.stop_by.currentText())
+
+    def config(self) -> ExperimentConfig:
+        c = copy.deepcopy(self._base)
+        c.model.encoder = self.encoder.currentText()
+        c.method.name = self.method.currentText()
+        info = self._methods.get(c.method.name)
+        if info is not None:  # the fields the method uses; the rest stay None (a method rejects foreign fields)
+            for name, control in self.hyper.items():
+                setattr(c.method, name, control.value() if name in info.hyperparameters else None)
+        c.data.image_size = self.image_size.value()
+        c.train.batch_size = self.batch_size.value()
+        by_time = self.stop_by.currentText() == STOP_BY[1]
+        c.train.time_budget_s = self.budget.value() * 60.0 if by_time else None
+        c.train.epochs = 1_000_000 if by_time else self.epochs.value()  # the budget alone ends a timed run
+        c.optim.name = self.optimizer.currentText()
+        c.optim.lr = self.lr.value()
+        c.optim.weight_decay = self.weight_decay.value()
+        c.optim.warmup_fraction = self.warmup.value()
+        c.train.device = self.device.currentText()
+        c.train.precision = self.precision.currentText()
+        c.train.seed = self.seed.value()
+        c.train.workers = self.workers.value()
+        return c
+
+    def shown_hyperparameters(self) -> list[str]:
+        return [name for name, control in self.hyper.items() if self.form.isRowVisible(control)]
+
+    # ---- slots
+    def _method_changed(self, name: str) -> None:
+        info = self._methods.get(name)
+        used = info.hyperparameters if info is not None else {}
+        for field_name, control in self.hyper.items():
+            self.form.setRowVisible(control, field_name in used)
+        if info is None:
+            self.method_info.setText("")
+            return
+        encoder = f"default encoder {info.default_encoder}"
+        if info.supported_encoders is not None:
+            encoder = f"encoders: {', '.join(info.supported_encoders)}"
+        kind = "contrastive: large batches help" if info.contrastive else "no negatives: batch size matters less"
+        extra = "; shows reconstructions / samples while training" if info.generative else ""
+        self.method_info.setText(f"{info.description} ({encoder}; {kind}{extra})")
+
+    def _method_picked(self) -> None:
+        """The user chose a method: show its own defaults, and its default encoder if the current one won't do."""
+        info = self._methods.get(self.method.currentText())
+        if info is None:
+            return
+        for name, value in info.hyperparameters.items():
+            self.hyper[name].setValue(value)
+        if info.supported_encoders is not None and self.encoder.currentText() not in info.supported_encoders:
+            _set_combo(self.encoder, info.default_encoder)
+
+    def _encoder_changed(self, name: str) -> None:
+        self.encoder_info.setText(self._descriptions.get(f"e:{name}", ""))
+
+    def _stop_by_changed(self, text: str) -> None:
+        self.form.setRowVisible(self.epochs, text == STOP_BY[0])
+        self.form.setRowVisible(self.budget, text == STOP_BY[1])
+
+
+__all__ = ["SciSpin", "TrainForm"]
