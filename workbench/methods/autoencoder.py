@@ -27,7 +27,7 @@ PREVIEW_SEED = 0  # fixed noise in the preview, so successive previews compare t
 @register_method
 class Autoencoder(Method):
     name = "autoencoder"
-    description = "Autoencoder: a decoder reconstructs the image from the encoder's features (denoising: --noise-std)."
+    description = "Autoencoder: a decoder rebuilds the image from the encoder's features (noise_std > 0: denoising)."
     n_views = 1
     generative = True
     # noise_std: in the units of the normalised input (the `light` preset divides pixels in [0, 1] by 0.25, so 0.2
