@@ -5,7 +5,7 @@
         [--out DIR] [any `workbench train` flags, applied to every method]
 
 Each method trains with `workbench train --method NAME` (its default encoder and hyper-parameters unless flags say
-otherwise) for the time budget, then `workbench.engine.evaluate.evaluate_run` scores it on --test with --train as the
+otherwise) for the time budget, then `workbench.results.evaluate.evaluate_run` scores it on --test with --train as the
 kNN memory bank and the linear probe's training set, beside the same encoder untrained. Methods run one after the
 other, never in parallel (the budget is wall time). Prints a Markdown table, then, as its last line, one JSON object.
 A method that fails is reported with its error and the comparison goes on.
@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from workbench.cli import main as cli_main
-from workbench.engine.evaluate import evaluate_run
 from workbench.engine.runs import RunDir
 from workbench.methods import list_methods
+from workbench.results.evaluate import evaluate_run
 
 COLUMNS = (
     ("method", "method"),

@@ -26,8 +26,8 @@ from workbench.analysis.probe import linear_probe_top1
 from workbench.cli import main as cli_main
 from workbench.config import ExperimentConfig, config_to_json, load_config
 from workbench.data import load_images
-from workbench.engine.evaluate import _labels_against, load_encoder
 from workbench.engine.runs import RunDir
+from workbench.results.evaluate import _labels_against, load_encoder
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def synthetic_embedding(folder: Path, points: int, dim: int, files: int, seed: i
     """An Embedding of `points` rows in 10 clusters; row i's image is file i % files (written here if missing)."""
     from PIL import Image
 
-    from workbench.engine.explore import Embedding
+    from workbench.results.embeddings import Embedding
 
     rng = np.random.default_rng(seed)
     classes = [f"class{c}" for c in range(10)]
@@ -152,9 +152,9 @@ def umap_ratio(emb, subset: int, repeats: int) -> dict[str, float]:
     fit each, then `repeats` timed fits of each, interleaved (the machine's load drifts), medians compared."""
     import umap
 
-    from workbench.engine.explore import Embedding, UmapParams
-    from workbench.engine.umap_process import UmapProcess
     from workbench.gui.explore_tasks import umap_layout
+    from workbench.results.embeddings import Embedding, UmapParams
+    from workbench.results.umap_process import UmapProcess
 
     rows = np.linspace(0, len(emb) - 1, subset).round().astype(np.int64)
     small = Embedding(

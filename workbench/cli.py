@@ -206,15 +206,14 @@ def _embed(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from workbench.engine.evaluate import embed_folder
-    from workbench.engine.runs import atomic_write_bytes
+    from workbench.files import atomic_write_bytes, ensure_outside
+    from workbench.results.evaluate import embed_folder
 
     out = Path(args.out).expanduser().resolve()
     if out.suffix.lower() != ".npz":
         raise ConfigError(f"--out must name an .npz file, got '{args.out}'.")
     data = Path(args.data).expanduser().resolve()
-    if out.is_relative_to(data):
-        raise ConfigError("--out must not be inside the image folder; nothing is ever written there.")
+    ensure_outside(out, data, "--out")
     reporter = ConsoleReporter()
     try:
         arrays = embed_folder(args.run, data, with_umap=args.umap, device=args.device, reporter=reporter)
@@ -229,7 +228,7 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from workbench.engine.evaluate import evaluate_run
+    from workbench.results.evaluate import evaluate_run
 
     reporter = ConsoleReporter()
     try:

@@ -9,6 +9,10 @@ class ConfigError(WorkbenchError):
     """A configuration value is invalid; the message names the field."""
 
 
+class OutsideImageFolderError(ConfigError):
+    """An output (run folder, export, cache) would land inside the user's image folder, which is never written to."""
+
+
 class DataError(WorkbenchError):
     """An image folder cannot be used (missing, empty, only broken files)."""
 

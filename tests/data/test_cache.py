@@ -13,7 +13,7 @@ from hostile_folder import HOSTILE_BAD, HOSTILE_GOOD, folder_fingerprint, make_h
 
 from workbench.data import ImageSet, default_cache_dir, load_images, scan_folder
 from workbench.data import cache as cache_module
-from workbench.errors import Cancelled, DataError
+from workbench.errors import Cancelled, DataError, OutsideImageFolderError
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_changed_added_and_removed_files(image_folder: Path, tmp_path: Path, cou
 
 def test_cache_dir_inside_the_image_folder_is_refused(image_folder: Path) -> None:
     for inside in (image_folder, image_folder / "circle" / "cache"):
-        with pytest.raises(DataError, match=r"^Cache folder '.*' is inside the image folder '.*'"):
+        with pytest.raises(OutsideImageFolderError, match=r"^The cache folder '.*' is inside the image folder '.*'"):
             load_images(image_folder, 8, cache_dir=inside)
     assert not (image_folder / "circle" / "cache").exists()
 

@@ -126,7 +126,7 @@ def test_views_can_be_added_and_removed(qtbot, view):
 def test_export_refuses_a_folder_inside_the_source(qtbot, view, image_folder):
     with qtbot.waitSignal(view.failed, timeout=2000) as failed:
         assert view.export_to(image_folder / "circle") is False
-    assert "outside the image folder" in failed.args[0]
+    assert "is inside the image folder" in failed.args[0]
     assert sorted(p.name for p in (image_folder / "circle").iterdir()) == [f"{i:03d}.png" for i in range(8)]
 
 

@@ -15,15 +15,15 @@ from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from tests.conftest import write_class_folder
-from tests.engine.test_explore import make_run
 from tests.gui.conftest import assert_no_work_left
+from tests.results.test_embeddings import make_run
 from workbench.analysis.clusters import kmeans_clusters
 from workbench.data import demo_dataset_path
-from workbench.engine.explore import UmapParams, compute_embeddings
 from workbench.gui import explore_view
 from workbench.gui.explore_view import ExploreView
 from workbench.gui.standalone import StandaloneWindow
 from workbench.gui.widgets.scatter import SharedStyleScatter
+from workbench.results.embeddings import UmapParams, compute_embeddings
 
 TIMEOUT = 60_000  # ms; the machine is shared, embedding 1,000 images takes seconds
 

@@ -11,10 +11,10 @@ import torch
 
 from tests.conftest import write_class_folder
 from workbench.config import METHOD_HYPERPARAMETERS, ExperimentConfig
-from workbench.engine.evaluate import load_encoder
 from workbench.engine.fit import fit
 from workbench.engine.runs import RunDir, read_csv
 from workbench.methods import list_methods, method_class
+from workbench.results.evaluate import load_encoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,4 +1,4 @@
-"""Frozen-encoder features for a stack of cached images, and the raw-pixel baseline."""
+"""Frozen-encoder features of cached images (clean, or two augmented views each), and the raw-pixel baseline."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from workbench.augment.views import make_views
 from workbench.errors import Cancelled
 
 if TYPE_CHECKING:
@@ -72,3 +73,31 @@ def raw_pixels(images: torch.Tensor) -> np.ndarray:
     """The no-learning baseline: uint8 (N, 3, S, S) -> float32 (N, 3*S*S) in [0, 1]."""
     _check_images(images)
     return (images.reshape(images.shape[0], -1).float() / 255.0).numpy()
+
+
+@torch.no_grad()
+def view_pair_features(
+    encoder: nn.Module,
+    images: torch.Tensor,
+    spec: AugmentSpec,
+    representation: str,
+    seed: int,
+    device: torch.device,
+    batch_size: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Representations (N, D) of two augmented views of each image, batched so large images fit in memory.
+    The encoder is evaluated in eval mode (BatchNorm running statistics) and its mode restored afterwards."""
+    if spec.n_views < 2:  # one-view methods (autoencoder, rotation, ...): alignment still compares two views
+        spec = spec.with_views(2)
+    was_training = encoder.training
+    encoder.eval()
+    z1, z2 = [], []
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device)
+            v1, v2 = make_views(spec, batch, seed + start)[:2]
+            z1.append(encoder.represent(v1, representation).float().cpu())
+            z2.append(encoder.represent(v2, representation).float().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(z1), torch.cat(z2)

@@ -14,8 +14,8 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -28,6 +28,7 @@ import torch
 from workbench.data import decode as _decode
 from workbench.data.scan import ScanReport, SkippedFile, scan_folder
 from workbench.errors import Cancelled, DataError
+from workbench.files import atomic_write_text, atomic_writer, ensure_outside
 
 log = logging.getLogger(__name__)
 _PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress calls per second, plus the final one
@@ -89,8 +90,9 @@ def load_images(
     """Scan (unless `report` is given) and decode every image to (3, S, S) uint8, S = image_size.
 
     Files that fail to decode move to report.skipped with their reason. workers=0 decodes in this thread.
-    cache_dir=None (or "") disables the disk cache. Raises DataError when nothing decodes or cache_dir is inside
-    the image folder, ValueError for a bad image_size/workers, Cancelled when should_stop() returns True.
+    cache_dir=None (or "") disables the disk cache. Raises DataError when nothing decodes, OutsideImageFolderError
+    when cache_dir is inside the image folder, ValueError for a bad image_size/workers, Cancelled when should_stop()
+    returns True.
     """
     if image_size < 1:
         raise ValueError(f"image_size must be >= 1, got {image_size}")
@@ -233,31 +235,21 @@ def write_cache(cache_dir: Path, root: Path, image_size: int, entries: dict[str,
     (disk full, read-only) only costs the next load a re-decode, so it is logged, not raised.
     """
     stem = _cache_stem(root, image_size)
-    index_path = cache_dir / f"{stem}.json"
-    tmp_files: list[str] = []
+    rows_name = f"{stem}-{uuid.uuid4().hex[:12]}.npy"  # a fresh name: the old index keeps its own rows file
+    index = {
+        "version": _CACHE_VERSION,
+        "root": str(root),
+        "image_size": image_size,
+        "rows_file": rows_name,
+        "files": {rel: asdict(e) for rel, e in entries.items()},
+    }
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, rows_tmp = tempfile.mkstemp(prefix=f"{stem}-", suffix=".npy", dir=cache_dir)
-        tmp_files.append(rows_tmp)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_writer(cache_dir / rows_name) as f:  # streamed: the rows may be larger than free memory
             np.save(f, rows, allow_pickle=False)
-        index = {
-            "version": _CACHE_VERSION,
-            "root": str(root),
-            "image_size": image_size,
-            "rows_file": Path(rows_tmp).name,  # mkstemp's name is unique: it is the final name
-            "files": {rel: asdict(e) for rel, e in entries.items()},
-        }
-        fd, index_tmp = tempfile.mkstemp(prefix=f".{stem}-", suffix=".json.tmp", dir=cache_dir)
-        tmp_files.append(index_tmp)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(index, f)
-        os.replace(index_tmp, index_path)
-        tmp_files = []
+        atomic_write_text(cache_dir / f"{stem}.json", json.dumps(index))
     except OSError as e:
         log.warning("Could not write the image cache in %s (%s).", cache_dir, e)
-        for tmp in tmp_files:
-            Path(tmp).unlink(missing_ok=True)
+        (cache_dir / rows_name).unlink(missing_ok=True)
         return
     for old in cache_dir.glob(f"{stem}-*.npy"):  # previous rows files, including orphans of a corrupt index
         if old.name != index["rows_file"]:
@@ -269,10 +261,7 @@ def write_cache(cache_dir: Path, root: Path, image_size: int, entries: dict[str,
 
 def _check_cache_dir(cache_dir: str | Path, root: Path) -> Path:
     """The resolved cache folder; refuses one inside the image folder, which must stay untouched."""
-    path = Path(cache_dir).expanduser().resolve()
-    if path == root or root in path.parents:
-        raise DataError(f"Cache folder '{path}' is inside the image folder '{root}'; choose a cache folder outside it.")
-    return path
+    return ensure_outside(cache_dir, root, "the cache folder")
 
 
 def _decode_many(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workbench.errors import Cancelled, DataError
+from workbench.files import atomic_write_text
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -84,16 +84,8 @@ class ScanReport:
         return "\n".join(lines)
 
     def save(self, path: Path) -> None:
-        """Write the report as JSON atomically (temp file in the same folder, then os.replace)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the report as JSON atomically (workbench.files)."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
 
 def format_of(path: str) -> str:

@@ -15,17 +15,18 @@ from pathlib import Path
 
 import torch
 
+from workbench import dist
 from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet, demo_dataset_path, load_images
-from workbench.engine import dist
 from workbench.engine.devices import autocast_dtype, resolve_device
 from workbench.engine.monitor import end_epoch
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
 from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.runs import SCAN_REPORT_FILE, RunDir
-from workbench.errors import Cancelled, ConfigError, TrainingError
+from workbench.errors import Cancelled, TrainingError
+from workbench.files import ensure_outside
 from workbench.methods import Method, create_method, resolve_config
 from workbench.models import create_encoder
 
@@ -93,12 +94,7 @@ def fit(
     main = dist.is_main_process()
 
     # ---- run folder (never inside the image folder) ---------------------------------------------------
-    data_root = Path(config.data.path) if config.data.path else demo_dataset_path()
-    if Path(run_dir).resolve().is_relative_to(data_root.resolve()):
-        raise ConfigError(
-            f"The run folder '{run_dir}' is inside the image folder '{data_root}'; nothing is ever "
-            "written there, so choose a run folder elsewhere."
-        )
+    ensure_outside(run_dir, config.data.path or demo_dataset_path(), "the run folder")
     run = RunDir.open(run_dir) if resume else None
 
     # ---- data (read before a new run folder is made, so bad data leaves nothing behind) ---------------------

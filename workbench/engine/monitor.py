@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import torch
 
-from workbench.analysis.embed import embed_images
+from workbench.analysis.embed import embed_images, view_pair_features
 from workbench.analysis.health import alignment, health_metrics
 from workbench.analysis.knn import knn_top1
 from workbench.augment.spec import AugmentSpec
-from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet
 from workbench.engine.report import Reporter
 from workbench.engine.runs import RunDir
 from workbench.methods import Method
-from workbench.models import Encoder
 
 MONITOR_IMAGES = 1024  # small enough to cost about a second per epoch on a laptop CPU
 
@@ -26,34 +24,6 @@ MONITOR_IMAGES = 1024  # small enough to cost about a second per epoch on a lapt
 def monitor_indices(n: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed + 12_345)
     return torch.randperm(n, generator=generator)[: min(n, MONITOR_IMAGES)]
-
-
-@torch.no_grad()
-def view_pair_features(
-    encoder: Encoder,
-    images: torch.Tensor,
-    spec: AugmentSpec,
-    representation: str,
-    seed: int,
-    device: torch.device,
-    batch_size: int = 256,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Representations (N, D) of two augmented views of each image, batched so large images fit in memory.
-    The encoder is evaluated in eval mode (BatchNorm running statistics) and its mode restored afterwards."""
-    if spec.n_views < 2:  # one-view methods (autoencoder, rotation, ...): alignment still compares two views
-        spec = spec.with_views(2)
-    was_training = encoder.training
-    encoder.eval()
-    z1, z2 = [], []
-    try:
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].to(device)
-            v1, v2 = make_views(spec, batch, seed + start)[:2]
-            z1.append(encoder.represent(v1, representation).float().cpu())
-            z2.append(encoder.represent(v2, representation).float().cpu())
-    finally:
-        encoder.train(was_training)
-    return torch.cat(z1), torch.cat(z2)
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ Layout:
     RUN/epochs.csv         one row per epoch: epoch, step, time_s, loss, then epoch-level values
     RUN/scan_report.json   what the data scan found and skipped
     RUN/checkpoints/last.pt and periodic epoch-NNNN.pt / time-NNNNNNs.pt snapshots
-Every file is replaced atomically (temporary file, then os.replace), except the CSV logs, which are appended
+Every file is replaced atomically (workbench.files), except the CSV logs, which are appended
 and trimmed back to the last checkpoint on resume so curves never hold rows the model has forgotten.
 """
 
@@ -16,8 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 
 from workbench.config import ExperimentConfig
 from workbench.errors import ConfigError, RunError
+from workbench.files import atomic_write_bytes, atomic_write_text
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "run.json"
@@ -32,25 +31,6 @@ METRICS_FILE = "metrics.csv"
 EPOCHS_FILE = "epochs.csv"
 SCAN_REPORT_FILE = "scan_report.json"
 METRICS_COLUMNS = ["step", "epoch", "loss", "lr", "images_per_s", "time_s"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class RunDir:

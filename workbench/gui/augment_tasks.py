@@ -6,6 +6,7 @@ task so that torch loads on a worker thread after the window has painted.
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 from collections import OrderedDict
@@ -18,6 +19,7 @@ from PIL import Image
 from workbench.augment.spec import AugmentSpec
 from workbench.data.decode import DecodeError, decode_image
 from workbench.errors import ConfigError, DataError
+from workbench.files import atomic_write_bytes, ensure_outside
 from workbench.gui.worker import TaskState
 
 
@@ -91,13 +93,7 @@ def compute_preview(
 
 def check_export_folder(out_dir: Path, source_root: Path) -> Path:
     """The resolved export folder; refuses one inside the source image folder (nothing is written there)."""
-    out = Path(out_dir).expanduser().resolve()
-    root = Path(source_root).expanduser().resolve()
-    if out.is_relative_to(root):
-        raise ConfigError(
-            f"Choose an export folder outside the image folder '{root}': nothing is ever written inside it."
-        )
-    return out
+    return ensure_outside(out_dir, source_root, "the export folder")
 
 
 def export_views(
@@ -138,8 +134,9 @@ def export_views(
             if n >= copies:
                 break
             for k, target in enumerate(targets):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(views[v, k]).save(target.parent / f"{target.name}_aug{n:03d}.png")
+                png = io.BytesIO()
+                Image.fromarray(views[v, k]).save(png, format="PNG")
+                atomic_write_bytes(target.parent / f"{target.name}_aug{n:03d}.png", png.getbuffer())
                 written += 1
         state.progress(r + 1, rounds)
     return written

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.engine.explore import (
+from workbench.errors import WorkbenchError
+from workbench.gui.worker import TaskState
+from workbench.results.embeddings import (
     Embedding,
     UmapParams,
     compute_embeddings,
@@ -17,9 +19,7 @@ from workbench.engine.explore import (
     quick_map,
     save_cached_umap,
 )
-from workbench.engine.umap_process import UmapProcess
-from workbench.errors import WorkbenchError
-from workbench.gui.worker import TaskState
+from workbench.results.umap_process import UmapProcess
 
 COLOUR_MODES = {
     "label": "Label (subfolder)",
@@ -144,7 +144,7 @@ def export_embeddings(
     path: Path, emb: Embedding, xy: np.ndarray, clusters: np.ndarray | None, outliers: np.ndarray | None
 ) -> Path:
     """`.csv` -> one row per image (path, label, x, y, cluster, outlier score); anything else -> `.npz`."""
-    from workbench.engine.export import save_embeddings_csv, save_embeddings_npz
+    from workbench.results.export import save_embeddings_csv, save_embeddings_npz
 
     save = save_embeddings_csv if Path(path).suffix.lower() == ".csv" else save_embeddings_npz
     return save(path, emb, xy, clusters, outliers)
@@ -152,8 +152,8 @@ def export_embeddings(
 
 def export_encoder(run_dir: Path, out_dir: Path, image_root: Path | None, state: TaskState) -> dict[str, Path]:
     """state_dict + TorchScript (and ONNX where the onnx package is installed) in `out_dir`."""
-    from workbench.engine.export import export_encoder as export
-    from workbench.engine.export import onnx_available
+    from workbench.results.export import export_encoder as export
+    from workbench.results.export import onnx_available
 
     state.message("Exporting the encoder …")
     return export(run_dir, out_dir, image_root=image_root, onnx=onnx_available())

@@ -15,8 +15,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from workbench.data.scan import ScanReport
-from workbench.engine.explore import MODE_NAMES, Embedding, UmapParams
-from workbench.engine.umap_process import UmapProcess
 from workbench.gui import explore_tasks as tasks
 from workbench.gui.explore_tasks import Colouring, MapData
 from workbench.gui.signals import emit
@@ -28,6 +26,8 @@ from workbench.gui.widgets.neighbours import NeighboursPanel, subset_report
 from workbench.gui.widgets.scatter import ScatterMap
 from workbench.gui.widgets.selection_panel import SelectionPanel
 from workbench.gui.worker import TaskRunner
+from workbench.results.embeddings import MODE_NAMES, Embedding, UmapParams
+from workbench.results.umap_process import UmapProcess
 
 EMPTY_HINT = "Open a run (Open Run…) or train one in the Train workspace to see what its encoder learned."
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.explore import MODE_NAMES, UMAP_METRICS
 from workbench.gui.explore_tasks import COLOUR_MODES
+from workbench.results.embeddings import MODE_NAMES, UMAP_METRICS
 
 MAPS = {"umap": "UMAP (PCA until ready)", "pca": "PCA only"}
 

@@ -80,7 +80,7 @@ class SelectionPanel(QWidget):
 
     def export(self, path: str | Path) -> None:
         """Write the selected paths to `path` (.csv: a `path` column; otherwise one per line), in the background."""
-        from workbench.engine.export import save_paths
+        from workbench.results.export import save_paths
 
         paths, root, target = list(self._paths), self._root, Path(path)
         self.runner.start(lambda state: save_paths(target, paths, root), self._on_exported)

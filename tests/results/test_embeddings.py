@@ -13,13 +13,13 @@ import torch
 
 from tests.conftest import write_class_folder
 from workbench.config import ExperimentConfig
-from workbench.engine import explore
-from workbench.engine.evaluate import embed_folder
-from workbench.engine.explore import Embedding, UmapParams, compute_embeddings, quick_map
 from workbench.engine.fit import fit
 from workbench.engine.report import NullReporter
-from workbench.engine.umap_process import UmapProcess
 from workbench.errors import Cancelled, DataError, RunError, WorkbenchError
+from workbench.results import embeddings
+from workbench.results.embeddings import Embedding, UmapParams, compute_embeddings, quick_map
+from workbench.results.evaluate import embed_folder
+from workbench.results.umap_process import UmapProcess
 
 
 def make_run(data: Path, run_dir: Path, steps: int = 2, image_size: int = 16) -> Path:
@@ -135,8 +135,8 @@ def test_quick_map_is_pca_for_small_inputs_and_a_subset_fit_for_large_ones(monke
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(400, 6)) * [8, 4, 1, 1, 1, 1]).astype(np.float32)
     np.testing.assert_array_equal(quick_map(x), pca_2d(x))
-    monkeypatch.setattr(explore, "PCA_FIT_FLOPS", 100 * 36)
-    monkeypatch.setattr(explore, "PCA_MIN_FIT_ROWS", 100)
+    monkeypatch.setattr(embeddings, "PCA_FIT_FLOPS", 100 * 36)
+    monkeypatch.setattr(embeddings, "PCA_MIN_FIT_ROWS", 100)
     xy = quick_map(x)  # axes fitted on 100 rows, every row projected
     assert xy.shape == (400, 2) and xy.dtype == np.float32
     ref = pca_2d(x)
@@ -163,10 +163,10 @@ def test_umap_cache_round_trip(tmp_path):
         run_dir=tmp_path,
     )
     params = UmapParams(n_neighbors=5)
-    assert explore.load_cached_umap(emb, params) is None
-    explore.save_cached_umap(emb, params, np.array([[1, 2], [3, 4]]))
-    np.testing.assert_array_equal(explore.load_cached_umap(emb, params), [[1, 2], [3, 4]])
-    assert explore.load_cached_umap(emb, UmapParams(n_neighbors=6)) is None
+    assert embeddings.load_cached_umap(emb, params) is None
+    embeddings.save_cached_umap(emb, params, np.array([[1, 2], [3, 4]]))
+    np.testing.assert_array_equal(embeddings.load_cached_umap(emb, params), [[1, 2], [3, 4]])
+    assert embeddings.load_cached_umap(emb, UmapParams(n_neighbors=6)) is None
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 from workbench.errors import Cancelled, WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.engine.explore import UmapParams
+    from workbench.results.embeddings import UmapParams
 
 
 def _umap_server(conn: Any) -> None:

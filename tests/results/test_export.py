@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine.test_explore import make_run
+from tests.results.test_embeddings import make_run
 from workbench.augment.views import prepare
-from workbench.engine.evaluate import load_encoder
-from workbench.engine.explore import compute_embeddings
-from workbench.engine.export import (
+from workbench.errors import OutsideImageFolderError
+from workbench.results.embeddings import compute_embeddings
+from workbench.results.evaluate import load_encoder
+from workbench.results.export import (
     CSV_COLUMNS,
     ExportError,
     export_encoder,
@@ -73,9 +74,9 @@ def test_paths_as_txt_and_csv_and_never_inside_the_image_folder(emb, tmp_path, i
     paths = [str(emb.path(i)) for i in (1, 5, 9)] + [str(tmp_path / 'odd, name "quoted".png')]
     for name in ("sel.txt", "sel.csv"):
         assert read_paths(save_paths(tmp_path / name, paths, emb.root)) == paths
-    with pytest.raises(ExportError, match="inside the image folder"):
+    with pytest.raises(OutsideImageFolderError, match="^The export '.*' is inside the image folder"):
         save_paths(image_folder / "circle" / "sel.txt", paths, emb.root)
-    with pytest.raises(ExportError, match="inside the image folder"):
+    with pytest.raises(OutsideImageFolderError, match="^The export '.*' is inside the image folder"):
         save_embeddings_npz(image_folder / "emb.npz", emb)
     assert not (image_folder / "emb.npz").exists()
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.analysis.embed import embed_images, raw_pixels
+from workbench.analysis.embed import embed_images, raw_pixels, view_pair_features
 from workbench.analysis.health import alignment, effective_rank, normalized_std, uniformity
 from workbench.analysis.knn import knn_top1
 from workbench.analysis.probe import linear_probe_top1
@@ -20,7 +20,6 @@ from workbench.config import ExperimentConfig
 from workbench.data import ImageSet
 from workbench.engine.devices import resolve_device
 from workbench.engine.fit import build_method, load_data
-from workbench.engine.monitor import view_pair_features
 from workbench.engine.report import NullReporter, Reporter
 from workbench.engine.runs import RunDir
 from workbench.errors import DataError

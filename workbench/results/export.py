@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.errors import WorkbenchError
+from workbench.files import atomic_write_bytes, ensure_outside
 
 if TYPE_CHECKING:
-    from workbench.engine.explore import Embedding
+    from workbench.results.embeddings import Embedding
 
 EXPORT_FORMAT = 1
 CSV_COLUMNS = ["path", "label", "x", "y", "cluster", "outlier_score"]
@@ -39,14 +40,8 @@ class ExportError(WorkbenchError):
 
 
 def _write(path: Path, data: bytes | memoryview, image_root: Path | None) -> Path:
-    from workbench.engine.runs import atomic_write_bytes
-
     path = Path(path).expanduser()
-    if image_root is not None and path.resolve().is_relative_to(Path(image_root).resolve()):
-        raise ExportError(
-            f"'{path}' is inside the image folder '{image_root}'; nothing is ever written there, "
-            "so choose another place."
-        )
+    ensure_outside(path, image_root, "the export")
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
@@ -181,7 +176,7 @@ def export_encoder(
     """
     import torch
 
-    from workbench.engine.evaluate import load_encoder
+    from workbench.results.evaluate import load_encoder
 
     config, encoder = load_encoder(run_dir, device="cpu", trained=trained)
     encoder = encoder.float().eval()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.errors import Cancelled, RunError, WorkbenchError
+from workbench.files import atomic_write_bytes, is_inside
 
 if TYPE_CHECKING:
     from workbench.engine.report import Reporter
@@ -109,7 +110,7 @@ def _model_fingerprint(run: Any, mode: str) -> Any:
 
 def _writable_cache(run_dir: Path, folder: Path) -> bool:
     """False when the run folder lies inside the image folder: nothing is written there."""
-    return not run_dir.resolve().is_relative_to(folder.resolve())
+    return not is_inside(run_dir, folder)
 
 
 def compute_embeddings(
@@ -157,7 +158,7 @@ def compute_embeddings(
     if mode == "raw":
         image_size = config.data.image_size
     else:
-        from workbench.engine.evaluate import load_encoder
+        from workbench.results.evaluate import load_encoder
 
         config, encoder = load_encoder(run.path, device=device, trained=mode == "trained")
         image_size = config.data.image_size
@@ -222,8 +223,6 @@ def _load_cached(path: Path, root: Path, mode: str, stem: str, run_dir: Path) ->
 
 
 def _save_cached(cache_dir: Path, emb: Embedding) -> None:
-    from workbench.engine.runs import atomic_write_bytes
-
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -305,8 +304,6 @@ def load_cached_umap(emb: Embedding, params: UmapParams) -> np.ndarray | None:
 
 
 def save_cached_umap(emb: Embedding, params: UmapParams, xy: np.ndarray) -> None:
-    from workbench.engine.runs import atomic_write_bytes
-
     path = umap_cache_path(emb, params)
     if path is not None:
         buffer = io.BytesIO()
