@@ -13,7 +13,6 @@ Prints a table, then as its last line one JSON object with at least `max_stall_m
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -43,8 +42,10 @@ def make_config(data: str, steps: int, batch_size: int):
 
 
 def images_per_s(run_dir: Path, batch_size: int) -> float:
-    with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as f:
-        rows = [(int(r["step"]), float(r["time_s"])) for r in csv.DictReader(f)]
+    from workbench.engine.run_summary import MetricsFollower
+    from workbench.engine.runs import RunDir
+
+    rows = [(int(r["step"]), float(r["time_s"])) for r in MetricsFollower(RunDir(run_dir).metrics_path).read()]
     (s0, t0), (s1, t1) = rows[SKIP_STEPS - 1], rows[-1]
     return (s1 - s0) * batch_size / (t1 - t0)
 

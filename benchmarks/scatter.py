@@ -153,7 +153,8 @@ def umap_ratio(emb, subset: int, repeats: int) -> dict[str, float]:
     import umap
 
     from workbench.gui.explore_tasks import umap_layout
-    from workbench.results.embeddings import Embedding, UmapParams
+    from workbench.results.embeddings import Embedding
+    from workbench.results.maps import UmapParams
     from workbench.results.umap_process import UmapProcess
 
     rows = np.linspace(0, len(emb) - 1, subset).round().astype(np.int64)

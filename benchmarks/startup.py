@@ -1,7 +1,7 @@
 """Time from launching `python -m workbench gui` to the main window's first paint; prints one JSON line.
 
-The app writes the wall-clock time of its first paint (and whether torch was already imported) to the file named
-by WORKBENCH_FIRST_PAINT_FILE, then quits (WORKBENCH_QUIT_AFTER_PAINT). Runs under Qt's offscreen platform
+benchmarks/first_paint.py launches the app as `workbench gui` does, writes the wall-clock time of the main
+window's first paint (and whether torch was already imported) to a file, then quits. Runs under Qt's offscreen platform
 unless --display is given (e.g. an Xvfb server: --display :99). Goal: visible within 2 s.
 
     .venv/bin/python benchmarks/startup.py [--runs 3] [--display :99]
@@ -29,8 +29,6 @@ def one_launch(display: str | None) -> tuple[float, bool]:
         marker = Path(tmp) / "painted"
         env = dict(
             os.environ,
-            WORKBENCH_FIRST_PAINT_FILE=str(marker),
-            WORKBENCH_QUIT_AFTER_PAINT="1",
             XDG_CONFIG_HOME=str(Path(tmp) / "config"),
             HOME=tmp,
         )  # a first launch: fresh settings
@@ -40,7 +38,12 @@ def one_launch(display: str | None) -> tuple[float, bool]:
             env["QT_QPA_PLATFORM"] = "offscreen"
         start = time.time()
         done = subprocess.run(
-            [sys.executable, "-m", "workbench", "gui"], cwd=ROOT, env=env, timeout=120, capture_output=True, text=True
+            [sys.executable, str(ROOT / "benchmarks" / "first_paint.py"), str(marker)],
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0 or not marker.exists():
             raise SystemExit(f"the app did not paint (exit {done.returncode}): {done.stderr.strip()[-500:]}")

@@ -55,15 +55,91 @@ def test_train_prints_scan_report_and_result(trained_run, capsys, tmp_path):
     assert "20 images" in err  # the scan report
 
 
+EMBEDDINGS_KEYS = {"format", "mode", "paths", "embeddings", "labels", "class_names"}
+
+
 def test_embed_writes_documented_arrays(trained_run, capsys, tmp_path):
     data, run = trained_run
     out_file = tmp_path / "emb.npz"
     code, out, _ = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(out_file))
     assert code == 0 and out_file.is_file()
-    arrays = np.load(out_file)
-    assert arrays["embeddings"].dtype == np.float32 and arrays["embeddings"].shape[0] == 20
-    assert len(arrays["paths"]) == 20 and set(arrays["labels"]) == {"circle", "square"}
-    assert "umap" not in arrays
+    with np.load(out_file, allow_pickle=False) as arrays:
+        assert set(arrays.files) == EMBEDDINGS_KEYS  # no xy without --umap
+        assert arrays["embeddings"].dtype == np.float32 and arrays["embeddings"].shape[0] == 20
+        assert len(arrays["paths"]) == 20 and set(arrays["labels"]) == {"circle", "square"}
+        assert str(arrays["mode"]) == "trained" and arrays["class_names"].tolist() == ["circle", "square"]
+        assert Path(str(arrays["paths"][0])).is_absolute()
+
+
+def test_embed_and_the_explore_export_write_one_schema(trained_run, capsys, tmp_path):
+    """The CLI's file holds what compute_embeddings gives for the run and folder, in the Explore export's schema, and
+    reuses (and fills) the same cache in the run folder."""
+    from workbench.results.embeddings import compute_embeddings
+    from workbench.results.export import load_embeddings_npz, save_embeddings_npz
+
+    data, run = trained_run
+    fresh = compute_embeddings(run, data, "trained", device="cpu", use_cache=False)
+    code, _, _ = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(tmp_path / "cli.npz"))
+    assert code == 0
+    code, _, err = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(tmp_path / "cli.npz"))
+    assert code == 0 and "Loaded 20 cached embeddings" in err
+    explore = compute_embeddings(run, data, "trained", device="cpu")  # what the Explore workspace shows
+    assert explore.cached
+    save_embeddings_npz(tmp_path / "explore.npz", explore)  # its export, before any map or colouring
+    with np.load(tmp_path / "cli.npz", allow_pickle=False) as a, np.load(tmp_path / "explore.npz") as b:
+        assert set(a.files) == set(b.files) == EMBEDDINGS_KEYS
+        for key in EMBEDDINGS_KEYS - {"embeddings"}:
+            assert a[key].dtype.kind == b[key].dtype.kind and a[key].tolist() == b[key].tolist(), key
+        np.testing.assert_array_equal(a["embeddings"], b["embeddings"])
+    cli = load_embeddings_npz(tmp_path / "cli.npz")
+    assert cli.paths == [str(fresh.path(i)) for i in range(len(fresh))] and cli.labels == fresh.label_names()
+    np.testing.assert_allclose(cli.embeddings, fresh.features, atol=1e-5)
+
+
+def test_embed_umap_is_the_explore_map_from_the_shared_cache(trained_run, capsys, tmp_path, monkeypatch):
+    """--umap writes `xy`, Explore's default UMAP map: a layout the app cached is read, not fitted again (a stub
+    layout stands in for one here; the fit itself is tested in tests/results/test_maps.py)."""
+    import shutil
+
+    from workbench.analysis import project
+    from workbench.results.embeddings import compute_embeddings
+    from workbench.results.export import load_embeddings_npz, save_embeddings_npz
+    from workbench.results.maps import UmapParams, save_cached_umap
+
+    data, shared = trained_run
+    run = shutil.copytree(shared, tmp_path / "run")  # the shared run's cache keeps no stub layout
+    emb = compute_embeddings(run, data, "trained", device="cpu")
+    layout = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    save_cached_umap(emb, UmapParams(), layout)  # as the Explore view does after its first UMAP
+    monkeypatch.setattr(project, "warm_up_umap", lambda: None)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the cached layout should have been used")
+
+    monkeypatch.setattr(project, "umap_2d", no_fit)
+    out_file = tmp_path / "emb.npz"
+    code, out, _ = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(out_file), "--umap")
+    assert code == 0 and "with UMAP" in out
+    cli = load_embeddings_npz(out_file)
+    np.testing.assert_array_equal(cli.xy, layout)
+    save_embeddings_npz(tmp_path / "explore.npz", emb, layout)  # the Explore export of that map
+    with np.load(out_file, allow_pickle=False) as a, np.load(tmp_path / "explore.npz") as b:
+        assert set(a.files) == set(b.files) == EMBEDDINGS_KEYS | {"xy"}
+        np.testing.assert_array_equal(a["xy"], b["xy"])
+
+
+def test_embed_without_the_cache_neither_reads_nor_writes_it(trained_run, capsys, tmp_path):
+    import shutil
+
+    from workbench.results.export import load_embeddings_npz
+
+    data, shared = trained_run
+    run = shutil.copytree(shared, tmp_path / "run", ignore=shutil.ignore_patterns("embeddings"))
+    args = ["embed", str(run), "--data", str(data), "--out", str(tmp_path / "e.npz"), "--device", "cpu"]
+    assert main([*args, "--no-cache"]) == 0
+    assert not (run / "embeddings").exists() and len(load_embeddings_npz(tmp_path / "e.npz")) == 20
+    assert main(args) == 0 and len(list((run / "embeddings").glob("*.npz"))) == 1
+    capsys.readouterr()
 
 
 @pytest.mark.slow
@@ -72,9 +148,9 @@ def test_embed_with_umap_adds_a_2d_map(trained_run, capsys, tmp_path):
     out_file = tmp_path / "emb.npz"
     code, out, _ = run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(out_file), "--umap")
     assert code == 0 and "with UMAP" in out
-    arrays = np.load(out_file)
-    assert arrays["umap"].shape == (20, 2) and arrays["umap"].dtype == np.float32
-    assert np.isfinite(arrays["umap"]).all()
+    arrays = np.load(out_file, allow_pickle=False)
+    assert arrays["xy"].shape == (20, 2) and arrays["xy"].dtype == np.float32
+    assert np.isfinite(arrays["xy"]).all()
     # The UMAP warm-up keeps compiling on a daemon thread after the command returns. Let it end here: later CLI tests
     # read their output through capsys, and some of them found it empty after this test (seen 3 times, cause unknown).
     from workbench.analysis.project import warm_up_umap

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workbench import __version__
-from workbench.config import HYPERPARAMETER_HELP, INT_HYPERPARAMETERS
+from workbench.config import hyperparameters
 from workbench.errors import ConfigError, WorkbenchError
 
 EXIT_USER_ERROR = 2
@@ -46,15 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     hyper = train.add_argument_group(
         "method hyper-parameters", "each defaults to the method's own value; `workbench list` shows which apply"
     )
-    for name, (_, text) in HYPERPARAMETER_HELP.items():
-        kind = int if name in INT_HYPERPARAMETERS else float
-        hyper.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar="N" if kind is int else "X", help=text)
+    for spec in hyperparameters().values():  # one flag per declared MethodConfig field, of its declared kind
+        metavar = "N" if spec.kind is int else "X"
+        hyper.add_argument(f"--{spec.name.replace('_', '-')}", type=spec.kind, metavar=metavar, help=spec.description)
 
     embed = sub.add_parser("embed", help="write the embeddings of a folder to an .npz file")
     embed.add_argument("run", metavar="RUN_DIR")
     embed.add_argument("--data", metavar="DIR", required=True)
     embed.add_argument("--out", metavar="FILE.npz", required=True)
-    embed.add_argument("--umap", action="store_true", help="also compute a 2-D UMAP projection")
+    embed.add_argument("--umap", action="store_true", help="also compute a 2-D UMAP projection (saved as xy)")
+    embed.add_argument(
+        "--no-cache", action="store_true", help="compute afresh; neither read nor write RUN_DIR/embeddings/"
+    )
     embed.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
 
     evaluate = sub.add_parser("eval", help="kNN, linear probe and health of a trained run (JSON line)")
@@ -99,20 +102,21 @@ def _gui(data: str | None) -> int:
 
 
 def _list() -> int:
-    from workbench.augment.spec import list_presets
-    from workbench.methods import list_methods, method_class
-    from workbench.models import encoder_description, list_encoders
+    from workbench.catalogue import registry_catalogue
 
+    catalogue, specs = registry_catalogue(), hyperparameters()
     print("encoders:")
-    for name in list_encoders():
-        print(f"  {name:18s} {encoder_description(name)}")
+    for encoder in catalogue.encoders:
+        print(f"  {encoder.name:18s} {encoder.description}")
     print("methods (default encoder; hyper-parameters = defaults, each settable with --NAME):")
-    for name in list_methods():
-        cls = method_class(name)
-        print(f"  {name:18s} {cls.description}")
-        hyper = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cls.hyperparameters.items())
-        print(f"  {'':18s}   encoder: {cls.default_encoder}; {hyper or 'no hyper-parameters'}")
-    print("augmentation presets:", ", ".join(list_presets()))
+    for method in catalogue.methods:
+        print(f"  {method.name:18s} {method.description}")
+        hyper = ", ".join(f"{k}={specs[k].format(v)}" for k, v in method.hyperparameters.items())
+        print(f"  {'':18s}   encoder: {method.default_encoder}; {hyper or 'no hyper-parameters'}")
+    print("hyper-parameters (--NAME with '-' for '_'):")
+    for spec in specs.values():
+        print(f"  {spec.name:18s} {spec.kind.__name__:5s} {spec.description}")
+    print("augmentation presets:", ", ".join(catalogue.presets))
     return 0
 
 
@@ -136,7 +140,7 @@ def _build_config(args: argparse.Namespace):
     ):
         if getattr(args, flag) is not None:
             setattr(getattr(config, section), field, getattr(args, flag))
-    for name in HYPERPARAMETER_HELP:
+    for name in hyperparameters():
         if getattr(args, name) is not None:
             setattr(config.method, name, getattr(args, name))
     _apply_stop_flags(config, args)
@@ -202,27 +206,34 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    import io
-
-    import numpy as np
-
-    from workbench.files import atomic_write_bytes, ensure_outside
-    from workbench.results.evaluate import embed_folder
+    """The trained encoder's embeddings of --data (the Explore workspace's, from the same cache in RUN/embeddings/),
+    and with --umap its default UMAP map, written as the embeddings file (results/export.py: save_embeddings_npz)."""
+    from workbench.files import ensure_outside
+    from workbench.results.embeddings import compute_embeddings
+    from workbench.results.export import save_embeddings_npz
 
     out = Path(args.out).expanduser().resolve()
     if out.suffix.lower() != ".npz":
         raise ConfigError(f"--out must name an .npz file, got '{args.out}'.")
     data = Path(args.data).expanduser().resolve()
-    ensure_outside(out, data, "--out")
+    ensure_outside(out, data, "--out")  # before any work
+    use_cache = not args.no_cache
     reporter = ConsoleReporter()
     try:
-        arrays = embed_folder(args.run, data, with_umap=args.umap, device=args.device, reporter=reporter)
+        if args.umap:
+            from workbench.analysis.project import warm_up_umap
+
+            warm_up_umap()  # numba compiles (~20 s) while the images are read and embedded
+        emb = compute_embeddings(args.run, data, "trained", device=args.device, reporter=reporter, use_cache=use_cache)
+        xy = None
+        if args.umap:
+            from workbench.results.maps import UmapParams, umap_map
+
+            xy = umap_map(emb, UmapParams(), reporter=reporter)  # Explore's default map, cached with the embeddings
     finally:
         reporter.finish()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(out, buffer.getvalue())
-    n, d = arrays["embeddings"].shape
+    save_embeddings_npz(out, emb, xy)
+    n, d = emb.features.shape
     print(f"wrote {out}: {n} embeddings of dimension {d}" + (" with UMAP" if args.umap else ""))
     return 0
 

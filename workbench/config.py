@@ -3,13 +3,21 @@
 A config file (TOML or JSON) sets defaults and command-line flags override them. The resolved config
 is saved as `config.json` in the run directory and inside every checkpoint, so a run can be rebuilt
 from its folder alone.
+
+Each method hyper-parameter is declared once, on its `MethodConfig` field: `hyperparameter(label, help, bounds)`
+stores the declaration in the field's metadata (int or float comes from the annotation) and `hyperparameters()`
+reads it back; validation, the CLI flags, `workbench list`, the GUI spin boxes and `resolve_config` all use that.
+Field metadata rather than pydantic: no new dependency, the dataclass already is the config, and its
+(de)serialisation in workbench/serial.py works unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tomllib
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -40,68 +48,172 @@ class ModelConfig:
     small_stem: bool | None = None  # ResNets: 3x3 stem without max-pool; None chooses it at <= 64 px
 
 
+HYPERPARAMETER_KEY = "hyperparameter"  # the metadata key of a MethodConfig field that holds its declaration
+SPIN_LIMIT = 1_000_000  # what a GUI spin box offers where the allowed range has no bound
+SPIN_MARGIN = 1e-6  # how far inside an open float bound a GUI spin box stops
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """One method hyper-parameter, as declared on its MethodConfig field with `hyperparameter(...)`.
+
+    The CLI flag (`--name`, of type `kind`), the `workbench list` line, the GUI spin box (label, tooltip, bounds) and
+    validation (`accepts`, `requirement`) are all built from it; nothing else describes a hyper-parameter.
+    """
+
+    name: str  # the MethodConfig field; the CLI flag is --name with "_" as "-"
+    kind: type  # int or float: the field's annotation without None
+    label: str  # short, for the GUI form
+    help: str  # one sentence: meaning and unit; the range is said by `requirement`
+    minimum: float | None  # None: no lower bound
+    minimum_inclusive: bool
+    maximum: float | None  # None: no upper bound (floats must still be finite)
+    maximum_inclusive: bool
+    spin_minimum: float  # the closed interval a GUI spin box offers, inside the allowed range
+    spin_maximum: float
+
+    @property
+    def requirement(self) -> str:
+        """The allowed values in words, as validation says them: "a positive number", "an integer at least 2"."""
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and hi is not None:
+            words = f"in {'[' if self.minimum_inclusive else '('}{lo:g}, {hi:g}{']' if self.maximum_inclusive else ')'}"
+        elif self.kind is int:
+            words = f"at least {lo:g}" if lo is not None else f"at most {hi:g}" if hi is not None else ""
+        elif lo is not None:
+            positive = lo == 0 and not self.minimum_inclusive
+            words = "a positive number" if positive else f"a number {'>=' if self.minimum_inclusive else '>'} {lo:g}"
+        else:
+            words = f"a number {'<=' if self.maximum_inclusive else '<'} {hi:g}" if hi is not None else "a number"
+        return f"an integer {words}".rstrip() if self.kind is int else words
+
+    @property
+    def description(self) -> str:
+        """The help with the allowed range: the CLI's --help, the GUI tooltip and `workbench list`."""
+        return f"{self.help} Must be {self.requirement}."
+
+    def accepts(self, value: Any) -> bool:
+        """Whether `value` has the declared kind (an int is a float, a bool is neither) and lies in the range."""
+        if isinstance(value, bool) or not isinstance(value, int if self.kind is int else (int, float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        lo, hi = self.minimum, self.maximum
+        above = lo is None or (value >= lo if self.minimum_inclusive else value > lo)
+        below = hi is None or (value <= hi if self.maximum_inclusive else value < hi)
+        return above and below
+
+    def format(self, value: Any) -> str:
+        return f"{value:g}" if self.kind is float else str(value)
+
+
+def hyperparameter(
+    label: str,
+    help: str,
+    *,
+    minimum: float | None = None,
+    minimum_inclusive: bool = True,
+    maximum: float | None = None,
+    maximum_inclusive: bool = True,
+) -> Any:
+    """Declare a method hyper-parameter: a dataclass field defaulting to None ("the method's own default") whose
+    metadata holds its label, help and allowed range. Use it as `name: float | None = hyperparameter(...)`."""
+    declared = {"label": label, "help": help, "minimum": minimum, "minimum_inclusive": minimum_inclusive}
+    declared |= {"maximum": maximum, "maximum_inclusive": maximum_inclusive}
+    return field(default=None, metadata={HYPERPARAMETER_KEY: declared})
+
+
+def hyperparameters(config_class: type | None = None) -> dict[str, HyperParameter]:
+    """The declared hyper-parameters of `config_class` (default: MethodConfig), in field order."""
+    return dict(_declarations(config_class or MethodConfig))
+
+
+@functools.cache
+def _declarations(config_class: type) -> dict[str, HyperParameter]:
+    hints = typing.get_type_hints(config_class)
+    out = {}
+    for f in fields(config_class):
+        if HYPERPARAMETER_KEY in f.metadata:
+            out[f.name] = _declaration(f.name, hints[f.name], f.metadata[HYPERPARAMETER_KEY])
+    return out
+
+
+def _declaration(name: str, hint: Any, declared: dict[str, Any]) -> HyperParameter:
+    kinds = [t for t in typing.get_args(hint) if t is not type(None)]
+    if len(kinds) != 1 or kinds[0] not in (int, float):
+        raise TypeError(f"Hyper-parameter '{name}' must be annotated `int | None` or `float | None`, not {hint}.")
+    kind = kinds[0]
+    lo, hi = declared["minimum"], declared["maximum"]
+    if kind is int and not (declared["minimum_inclusive"] and declared["maximum_inclusive"]):
+        raise ValueError(f"Integer hyper-parameter '{name}' must declare inclusive bounds.")
+    margin = 0 if kind is int else SPIN_MARGIN
+    spin_lo = -SPIN_LIMIT if lo is None else lo if declared["minimum_inclusive"] else lo + margin
+    spin_hi = SPIN_LIMIT if hi is None else hi if declared["maximum_inclusive"] else hi - margin
+    if spin_lo > spin_hi:
+        raise ValueError(f"Hyper-parameter '{name}' declares an empty range.")
+    return HyperParameter(name=name, kind=kind, spin_minimum=spin_lo, spin_maximum=spin_hi, **declared)
+
+
 @dataclass
 class MethodConfig:
     """The method and its hyper-parameters. Every hyper-parameter defaults to None, "the method's own default"
     (its class's `hyperparameters`, the paper's value adapted to small images); `resolve_config` fills them in, so
-    a saved run always holds concrete values. A method rejects fields it does not use. The meaning, unit and range of
-    each field is in `workbench.methods.base.HYPERPARAMETER_HELP`."""
+    a saved run always holds concrete values. A method rejects fields it does not use. Each field's declaration
+    (label, help with its unit, range) is the one description of it; `hyperparameters()` returns them."""
 
     name: str = "simclr"
-    temperature: float | None = None  # contrastive softmax temperature (SimCLR 0.1 here, MoCo v2 0.2, CMC 0.07)
-    proj_hidden_dim: int | None = None  # projection head: hidden width
-    proj_output_dim: int | None = None  # projection head: output size (where the loss is taken)
-    proj_layers: int | None = None  # projection head: Linear layers (1 = a single Linear)
-    pred_hidden_dim: int | None = None  # BYOL / SimSiam predictor: hidden (bottleneck) width
-    momentum: float | None = None  # base EMA momentum of a target / key encoder (BYOL, MoCo)
-    queue_size: int | None = None  # MoCo: negatives kept from past batches (capped at the number of images)
-    lambda_param: float | None = None  # Barlow Twins: off-diagonal weight; VICReg: invariance weight
-    mu_param: float | None = None  # VICReg: variance weight
-    nu_param: float | None = None  # VICReg: covariance weight
-    views: int | None = None  # CMC: augmented views per image (>= 2)
-    noise_std: float | None = None  # autoencoder: denoising noise std (0 = plain autoencoder)
-    latent_dim: int | None = None  # GAN: generator noise size
-    mask_ratio: float | None = None  # MAE: fraction of patches masked
-
-
-METHOD_HYPERPARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(MethodConfig) if f.name != "name")
-INT_HYPERPARAMETERS = (
-    "proj_hidden_dim",
-    "proj_output_dim",
-    "proj_layers",
-    "pred_hidden_dim",
-    "queue_size",
-    "views",
-    "latent_dim",
-)
-
-# Every MethodConfig hyper-parameter: (label, one-line help with its unit and range), for the CLI and the GUI
-# (re-exported as workbench.methods.base.HYPERPARAMETER_HELP; kept here because it needs no torch).
-HYPERPARAMETER_HELP: dict[str, tuple[str, str]] = {
-    "temperature": ("Temperature", "Softmax temperature of the contrastive loss (> 0; lower is sharper; 0.05-0.5)."),
-    "proj_hidden_dim": ("Projection hidden", "Hidden width of the projection head, in units (>= 1)."),
-    "proj_output_dim": ("Projection output", "Output size of the projection head, where the loss is taken (>= 1)."),
-    "proj_layers": ("Projection layers", "Linear layers in the projection head (>= 1; 1 is a single Linear)."),
-    "pred_hidden_dim": ("Predictor hidden", "Hidden (bottleneck) width of the predictor MLP, in units (>= 1)."),
-    "momentum": (
+    temperature: float | None = hyperparameter(  # SimCLR 0.1 here, MoCo v2 0.2, CMC 0.07
+        "Temperature",
+        "Softmax temperature of the contrastive loss; lower is sharper (typically 0.05-0.5).",
+        minimum=0,
+        minimum_inclusive=False,
+    )
+    proj_hidden_dim: int | None = hyperparameter(
+        "Projection hidden", "Hidden width of the projection head, in units.", minimum=1
+    )
+    proj_output_dim: int | None = hyperparameter(
+        "Projection output", "Output size of the projection head, where the loss is taken.", minimum=1
+    )
+    proj_layers: int | None = hyperparameter(
+        "Projection layers", "Linear layers in the projection head (1 is a single Linear).", minimum=1
+    )
+    pred_hidden_dim: int | None = hyperparameter(  # BYOL / SimSiam
+        "Predictor hidden", "Hidden (bottleneck) width of the predictor MLP, in units.", minimum=1
+    )
+    momentum: float | None = hyperparameter(  # BYOL, MoCo
         "Target momentum",
-        "Base EMA momentum of the target / key encoder, in [0, 1); closer to 1 is a slower-moving target.",
-    ),
-    "queue_size": ("Queue size", "Negatives kept from past batches (>= 1; capped at the number of images)."),
-    "lambda_param": (
+        "Base EMA momentum of the target / key encoder; closer to 1 is a slower-moving target.",
+        minimum=0,
+        maximum=1,
+        maximum_inclusive=False,
+    )
+    queue_size: int | None = hyperparameter(  # MoCo
+        "Queue size", "Negatives kept from past batches (capped at the number of images).", minimum=1
+    )
+    lambda_param: float | None = hyperparameter(
         "Lambda",
-        "Barlow Twins: weight of the off-diagonal (redundancy) term; VICReg: weight of the invariance term (>= 0).",
-    ),
-    "mu_param": ("Mu", "VICReg: weight of the variance term (>= 0)."),
-    "nu_param": ("Nu", "VICReg: weight of the covariance term (>= 0)."),
-    "views": ("Views", "Augmented views per image (>= 2); every pair of views gets a contrastive term."),
-    "noise_std": (
+        "Barlow Twins: weight of the off-diagonal (redundancy) term; VICReg: weight of the invariance term.",
+        minimum=0,
+    )
+    mu_param: float | None = hyperparameter("Mu", "VICReg: weight of the variance term.", minimum=0)
+    nu_param: float | None = hyperparameter("Nu", "VICReg: weight of the covariance term.", minimum=0)
+    views: int | None = hyperparameter(  # CMC
+        "Views", "Augmented views per image; every pair of views gets a contrastive term.", minimum=2
+    )
+    noise_std: float | None = hyperparameter(  # autoencoder
         "Noise std",
-        "Denoising: std of the Gaussian noise added to the normalised input (>= 0; 0 is a plain autoencoder).",
-    ),
-    "latent_dim": ("Latent size", "Size of the GAN generator's noise vector (>= 1)."),
-    "mask_ratio": ("Mask ratio", "Fraction of image patches hidden from the MAE encoder, in (0, 1)."),
-}
+        "Denoising: std of the Gaussian noise added to the normalised input (0 is a plain autoencoder).",
+        minimum=0,
+    )
+    latent_dim: int | None = hyperparameter("Latent size", "Size of the GAN generator's noise vector.", minimum=1)
+    mask_ratio: float | None = hyperparameter(
+        "Mask ratio",
+        "Fraction of image patches hidden from the MAE encoder.",
+        minimum=0,
+        minimum_inclusive=False,
+        maximum=1,
+        maximum_inclusive=False,
+    )
 
 
 @dataclass
@@ -182,38 +294,12 @@ class ExperimentConfig:
         _check(t.monitor_every_epochs >= 0, "train.monitor_every_epochs must be >= 0.")
 
 
-# Range of each method hyper-parameter: (test, wording of the allowed range); checked only when not None.
-_METHOD_RANGES: dict[str, tuple[Any, str]] = {
-    "temperature": (lambda v: 0 < v < math.inf, "a positive number"),
-    "proj_hidden_dim": (lambda v: v >= 1, "at least 1"),
-    "proj_output_dim": (lambda v: v >= 1, "at least 1"),
-    "proj_layers": (lambda v: v >= 1, "at least 1"),
-    "pred_hidden_dim": (lambda v: v >= 1, "at least 1"),
-    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "queue_size": (lambda v: v >= 1, "at least 1"),
-    "lambda_param": (lambda v: 0 <= v < math.inf, "a number >= 0"),
-    "mu_param": (lambda v: 0 <= v < math.inf, "a number >= 0"),
-    "nu_param": (lambda v: 0 <= v < math.inf, "a number >= 0"),
-    "views": (lambda v: v >= 2, "at least 2"),
-    "noise_std": (lambda v: 0 <= v < math.inf, "a number >= 0"),
-    "latent_dim": (lambda v: v >= 1, "at least 1"),
-    "mask_ratio": (lambda v: 0 < v < 1, "in (0, 1)"),
-}
-
-
 def _validate_method(m: MethodConfig) -> None:
     _check(isinstance(m.name, str) and bool(m.name), f"method.name must be a method name, got {m.name!r}.")
-    for name in METHOD_HYPERPARAMETERS:
+    for name, spec in hyperparameters(type(m)).items():
         value = getattr(m, name)
-        if value is None:
-            continue
-        integral = name in INT_HYPERPARAMETERS
-        ok_type = isinstance(value, int) if integral else isinstance(value, (int, float))
-        ok, wording = _METHOD_RANGES[name]
-        _check(
-            ok_type and not isinstance(value, bool) and ok(value),
-            f"method.{name} must be {'an integer ' if integral else ''}{wording}, got {value!r}.",
-        )
+        if value is not None:
+            _check(spec.accepts(value), f"method.{name} must be {spec.requirement}, got {value!r}.")
 
 
 def _check(ok: bool, message: str) -> None:

@@ -23,7 +23,9 @@ from workbench.gui import explore_view
 from workbench.gui.explore_view import ExploreView
 from workbench.gui.standalone import StandaloneWindow
 from workbench.gui.widgets.scatter import SharedStyleScatter
-from workbench.results.embeddings import UmapParams, compute_embeddings
+from workbench.results.embeddings import compute_embeddings
+from workbench.results.export import load_embeddings_npz
+from workbench.results.maps import UmapParams
 
 TIMEOUT = 60_000  # ms; the machine is shared, embedding 1,000 images takes seconds
 
@@ -282,10 +284,14 @@ def test_exports_load_back(qtbot, make_view, small_run, tmp_path):
     for name in ("emb.npz", "emb.csv"):
         with qtbot.waitSignal(view.status, timeout=TIMEOUT, check_params_cb=lambda t, n=name: n in t):
             view.export_embeddings(tmp_path / name)
-    with np.load(tmp_path / "emb.npz") as f:
-        np.testing.assert_array_equal(f["embeddings"], emb.features)
-        np.testing.assert_allclose(f["xy"], view.xy)
-        np.testing.assert_array_equal(f["cluster"], view.colour.clusters)
+    with np.load(tmp_path / "emb.npz", allow_pickle=False) as f:
+        assert set(f.files) == {"format", "mode", "paths", "embeddings", "labels", "class_names", "xy", "cluster"}
+    saved = load_embeddings_npz(tmp_path / "emb.npz")  # the schema `workbench embed` writes too
+    assert saved.mode == "trained" and saved.paths == [str(emb.path(i)) for i in range(len(emb))]
+    np.testing.assert_array_equal(saved.embeddings, emb.features)
+    np.testing.assert_allclose(saved.xy, view.xy)
+    np.testing.assert_array_equal(saved.cluster, view.colour.clusters)
+    assert saved.outlier_score is None and saved.class_names == ["circle", "square"]
     with open(tmp_path / "emb.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 16 and rows[0]["path"] == str(emb.path(0)) and rows[0]["label"] == "circle"

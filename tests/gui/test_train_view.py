@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import workbench.methods  # noqa: F401  (registries: the catalog worker then imports nothing; see the report)
 from tests.gui.conftest import assert_no_work_left
 from workbench.config import ExperimentConfig
-from workbench.gui.train_tasks import ema, health_text, list_runs, read_run
+from workbench.engine.run_summary import list_runs
+from workbench.gui.train_tasks import ema, health_text
 from workbench.gui.train_view import RUNS_DIR_ENV
 
 
@@ -242,23 +243,4 @@ def test_overlaying_runs_and_health_warning(qtbot, make_window, image_folder, ru
     assert np.allclose(ema(np.array([1.0, 1.0, 3.0]), alpha=0.5), [1.0, 1.0, 2.0])
 
 
-def test_a_run_row_reads_only_the_tail_of_long_logs(tmp_path):
-    run = tmp_path / "20260101-000000-simclr-small-cnn"
-    run.mkdir()
-    config = ExperimentConfig()
-    config.model.encoder = "small-cnn"  # runs hold resolved configs
-    (run / "config.json").write_text(json.dumps(config.to_dict()))
-    (run / "run.json").write_text(json.dumps({"status": "running", "step": 0}))
-    rows = "".join(f"{i},1,{1 / i:.6g},0.001,100,{i}\n" for i in range(1, 20_001))
-    (run / "metrics.csv").write_text("step,epoch,loss,lr,images_per_s,time_s\n" + rows + "20001,1,")  # cut line
-    (run / "epochs.csv").write_text("epoch,step,time_s,loss,knn_top1\n1,10,1.0,2.0,0.5\n")
-    info = read_run(run)
-    assert (info.status, info.step, info.loss, info.knn, info.method, info.encoder) == (
-        "running",
-        20_000,
-        pytest.approx(5e-5),
-        0.5,
-        "simclr",
-        "small-cnn",
-    )
-    assert info.resumable is False  # no checkpoints folder yet
+# A run row's summary (tails of long logs, half-written files) is tested in tests/engine/test_runs.py.

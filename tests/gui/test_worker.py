@@ -9,7 +9,7 @@ import time
 import pytest
 
 from workbench.errors import Cancelled, DataError
-from workbench.gui.worker import TaskRunner, active_threads, user_message
+from workbench.gui.worker import TaskRunner, active_threads, failure_sentence, user_message
 
 
 @pytest.fixture
@@ -74,6 +74,27 @@ def test_errors_become_one_sentence(qtbot, runner, error, sentence):
     with qtbot.waitSignal(runner.failed, timeout=5000) as failed:
         runner.start(work)
     assert failed.args == [sentence] and user_message(error) == sentence
+
+
+def test_pool_tasks_and_the_training_thread_share_one_sentence_and_one_log(tmp_path, caplog):
+    """A bug is logged with its traceback and shown as the same sentence, whether a pool task or training failed;
+    a user error is shown as is and logs nothing."""
+    from workbench.config import ExperimentConfig
+    from workbench.gui.train_job import TrainingJob
+
+    config = ExperimentConfig()
+    config.data.path = str(tmp_path / "missing")
+    job = TrainingJob(config, tmp_path / "run")
+    with caplog.at_level("ERROR"):
+        job.start()
+        assert job.wait(30)
+    assert job.error is not None and "does not exist" in job.error
+    assert not caplog.records  # bad input: a sentence, no traceback
+
+    with caplog.at_level("ERROR"):
+        assert failure_sentence(RuntimeError("boom"), "training") == user_message(RuntimeError("boom"))
+    assert [r.getMessage().splitlines()[0] for r in caplog.records] == ["training failed:"]
+    assert "RuntimeError: boom" in caplog.records[0].getMessage()
 
 
 def test_shutdown_cancels_and_waits(qtbot, runner):

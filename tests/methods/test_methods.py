@@ -91,16 +91,17 @@ def test_unknown_method_is_a_config_error() -> None:
 
 
 def test_every_method_declares_its_hyperparameters_and_default_encoder() -> None:
-    from workbench.config import METHOD_HYPERPARAMETERS
-    from workbench.methods import HYPERPARAMETER_HELP
+    from workbench.methods import hyperparameters
     from workbench.models import list_encoders
 
-    assert set(HYPERPARAMETER_HELP) == set(METHOD_HYPERPARAMETERS)
-    for label, text in HYPERPARAMETER_HELP.values():
-        assert label and text.endswith(".")
+    declared = hyperparameters()
+    for spec in declared.values():
+        assert spec.label and spec.help.endswith(".")
     for name in list_methods():
         cls = method_class(name)
-        assert set(cls.hyperparameters) <= set(METHOD_HYPERPARAMETERS), name
+        assert set(cls.hyperparameters) <= set(declared), name
+        for field, default in cls.hyperparameters.items():  # every default lies in its declared range
+            assert declared[field].accepts(default), (name, field, default)
         assert cls.default_encoder in list_encoders(), name
         assert cls.supported_encoders is None or cls.default_encoder in cls.supported_encoders, name
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import write_class_folder
-from workbench.config import METHOD_HYPERPARAMETERS, ExperimentConfig
+from workbench.config import ExperimentConfig, hyperparameters
 from workbench.engine.fit import fit
 from workbench.engine.runs import RunDir, read_csv
 from workbench.methods import list_methods, method_class
@@ -47,7 +47,7 @@ def test_method_trains_with_its_defaults_and_resumes(name: str, tiny_folder: Pat
 
     saved = RunDir.open(run_dir).load_config()
     assert saved.model.encoder == cls.default_encoder
-    for field in METHOD_HYPERPARAMETERS:  # the resolved config holds exactly the method's hyper-parameters
+    for field in hyperparameters():  # the resolved config holds exactly the method's hyper-parameters
         value = getattr(saved.method, field)
         assert (value is not None) == (field in cls.hyperparameters), field
         if field in cls.hyperparameters:

@@ -1,10 +1,10 @@
-"""Explore's engine: embeddings of a folder per mode, cached in the run folder and recomputed when the checkpoint or
-the folder changes; the quick PCA map; the UMAP child process (cancel ends it)."""
+"""The one way to embed a folder with a run's encoder: embeddings per mode, equal to the encoder applied directly,
+cached in the run folder and recomputed when the checkpoint or the folder changes; never written in the image folder.
+The 2-D maps are tested in test_maps.py."""
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +15,9 @@ from tests.conftest import write_class_folder
 from workbench.config import ExperimentConfig
 from workbench.engine.fit import fit
 from workbench.engine.report import NullReporter
-from workbench.errors import Cancelled, DataError, RunError, WorkbenchError
-from workbench.results import embeddings
-from workbench.results.embeddings import Embedding, UmapParams, compute_embeddings, quick_map
-from workbench.results.evaluate import embed_folder
-from workbench.results.umap_process import UmapProcess
+from workbench.errors import Cancelled, DataError, RunError
+from workbench.results.embeddings import compute_embeddings
+from workbench.results.evaluate import load_encoder
 
 
 def make_run(data: Path, run_dir: Path, steps: int = 2, image_size: int = 16) -> Path:
@@ -49,12 +47,18 @@ def _cache_files(run: Path) -> list[str]:
     return sorted(p.name for p in (run / "embeddings").glob("*.npz"))
 
 
-def test_trained_embeddings_match_embed_folder_and_are_cached(run, image_folder, one_torch_thread):
+def test_trained_embeddings_are_the_encoder_applied_directly_and_are_cached(run, image_folder, one_torch_thread):
+    from workbench.analysis.embed import embed_images
+    from workbench.data import load_images
+
     emb = compute_embeddings(run, mode="trained", device="cpu")  # folder defaults to the training folder
-    ref = embed_folder(run, image_folder, device="cpu")
+    config, encoder = load_encoder(run, device="cpu")
+    data = load_images(image_folder, config.data.image_size, workers=0)
+    ref = embed_images(encoder, data.images, config.augment, representation=config.model.representation)
     assert emb.root == image_folder.resolve() and len(emb) == 16 and not emb.cached
-    assert [str(emb.path(i)) for i in range(16)] == [str(image_folder.resolve() / p) for p in ref["paths"]]
-    np.testing.assert_allclose(emb.features, ref["embeddings"], atol=1e-5)
+    assert [str(emb.path(i)) for i in range(16)] == [str(image_folder.resolve() / p) for p in data.paths]
+    assert emb.features.dtype == np.float32
+    np.testing.assert_allclose(emb.features, ref, atol=1e-5)
     assert emb.label(0) == "circle" and emb.label(15) == "square" and emb.class_names == ["circle", "square"]
     assert _cache_files(run) == [f"{emb.key}.npz"] and emb.key.startswith("trained-")
     again = compute_embeddings(run, image_folder, "trained", device="cpu")
@@ -127,81 +131,3 @@ def test_run_inside_the_image_folder_is_not_written_to(tmp_path, one_torch_threa
     os.replace(run, inner)
     emb = compute_embeddings(inner, folder, "raw")
     assert len(emb) == 8 and emb.key == "" and not (inner / "embeddings").exists()
-
-
-def test_quick_map_is_pca_for_small_inputs_and_a_subset_fit_for_large_ones(monkeypatch):
-    from workbench.analysis.project import pca_2d
-
-    rng = np.random.default_rng(0)
-    x = (rng.normal(size=(400, 6)) * [8, 4, 1, 1, 1, 1]).astype(np.float32)
-    np.testing.assert_array_equal(quick_map(x), pca_2d(x))
-    monkeypatch.setattr(embeddings, "PCA_FIT_FLOPS", 100 * 36)
-    monkeypatch.setattr(embeddings, "PCA_MIN_FIT_ROWS", 100)
-    xy = quick_map(x)  # axes fitted on 100 rows, every row projected
-    assert xy.shape == (400, 2) and xy.dtype == np.float32
-    ref = pca_2d(x)
-    for axis in range(2):
-        assert abs(np.corrcoef(xy[:, axis], ref[:, axis])[0, 1]) > 0.97  # the same map up to sampling noise
-
-
-def test_umap_params_are_validated():
-    for bad in (UmapParams(n_neighbors=1), UmapParams(min_dist=2.0), UmapParams(metric="hamming!")):
-        with pytest.raises(WorkbenchError):
-            bad.validate()
-    assert UmapParams().suffix() == "umap-15-0.1-cosine"
-
-
-def test_umap_cache_round_trip(tmp_path):
-    emb = Embedding(
-        tmp_path,
-        ["a.png", "b.png"],
-        np.array([-1, -1]),
-        [],
-        np.ones((2, 3), np.float32),
-        "raw",
-        key="raw-x-y",
-        run_dir=tmp_path,
-    )
-    params = UmapParams(n_neighbors=5)
-    assert embeddings.load_cached_umap(emb, params) is None
-    embeddings.save_cached_umap(emb, params, np.array([[1, 2], [3, 4]]))
-    np.testing.assert_array_equal(embeddings.load_cached_umap(emb, params), [[1, 2], [3, 4]])
-    assert embeddings.load_cached_umap(emb, UmapParams(n_neighbors=6)) is None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
-def test_cancelling_a_umap_fit_ends_the_child_process_at_once():
-    service = UmapProcess()
-    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
-    started = time.monotonic()
-    with pytest.raises(Cancelled):
-        service.run(x, UmapParams(), should_stop=lambda: time.monotonic() - started > 1.0)  # still compiling
-    assert time.monotonic() - started < 10
-    assert not service.is_running()
-    service.start()
-    pid = service.pid
-    assert _alive(pid)
-    service.stop()
-    assert not _alive(pid) and service.pid is None
-
-
-@pytest.mark.slow
-def test_umap_in_the_child_process_matches_umap_2d_in_process():
-    """The app's UMAP path gives umap_2d's layout (same seed), computed in another process."""
-    from workbench.analysis.project import umap_2d
-
-    x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
-    service = UmapProcess()
-    try:
-        xy = service.run(x, UmapParams(n_neighbors=5))
-    finally:
-        service.stop()
-    assert xy.shape == (60, 2) and np.isfinite(xy).all()
-    np.testing.assert_allclose(xy, umap_2d(x, n_neighbors=5), atol=1e-3)

@@ -19,10 +19,10 @@ from workbench.augment.views import denormalize, prepare
 from workbench.data import ImageSet
 from workbench.engine.monitor import monitor_indices
 from workbench.engine.report import Reporter
-from workbench.engine.runs import RunDir, atomic_write_bytes
+from workbench.engine.runs import PREVIEW_FILE, RunDir
+from workbench.files import atomic_write_bytes
 from workbench.methods import Method
 
-PREVIEW_FILE = "preview.png"
 PREVIEW_IMAGES = 8  # images per row
 PREVIEW_EVERY_S = 10.0  # at most one preview per this many seconds of training (plus the final one)
 GAP_PX = 2  # background pixels between tiles
@@ -101,7 +101,7 @@ class Previewer:
         if image is None:
             return False
         if self.main:
-            atomic_write_bytes(self.run.path / PREVIEW_FILE, encode_png(image))
+            atomic_write_bytes(self.run.preview_path, encode_png(image))
         self.reporter.preview(epoch, image)
         return True
 

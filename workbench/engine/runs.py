@@ -6,9 +6,13 @@ Layout:
     RUN/metrics.csv        one row per step: step, epoch, loss, lr, images_per_s, time_s, then method values
     RUN/epochs.csv         one row per epoch: epoch, step, time_s, loss, then epoch-level values
     RUN/scan_report.json   what the data scan found and skipped
+    RUN/preview.png        a generative method's latest reconstructions / samples
     RUN/checkpoints/last.pt and periodic epoch-NNNN.pt / time-NNNNNNs.pt snapshots
 Every file is replaced atomically (workbench.files), except the CSV logs, which are appended
 and trimmed back to the last checkpoint on resume so curves never hold rows the model has forgotten.
+
+This module is the only code that knows these names; engine/run_summary.py reads runs through them. Nothing here
+imports torch or Qt at module level, so the window can list runs before torch loads.
 """
 
 from __future__ import annotations
@@ -17,30 +21,60 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from workbench.config import ExperimentConfig
 from workbench.errors import ConfigError, RunError
 from workbench.files import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    import torch
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
 EPOCHS_FILE = "epochs.csv"
 SCAN_REPORT_FILE = "scan_report.json"
+PREVIEW_FILE = "preview.png"
+CHECKPOINTS_DIR = "checkpoints"
 METRICS_COLUMNS = ["step", "epoch", "loss", "lr", "images_per_s", "time_s"]
+STEP_FIELDS = ("step", "loss", "lr", "images_per_s")  # the metrics columns of the per-step curves, in array order
+RESUMABLE_STATUSES = ("stopped", "failed", "running", "created")
 
 
 class RunDir:
     """One training run's folder. Create it with `RunDir.create`, reopen it with `RunDir.open`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.checkpoints = self.path / "checkpoints"
+        self.checkpoints = self.path / CHECKPOINTS_DIR
         self._metrics_file: io.TextIOWrapper | None = None
         self._metrics_writer: Any = None
+
+    # ---- the files ------------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def epochs_path(self) -> Path:
+        return self.path / EPOCHS_FILE
+
+    @property
+    def scan_report_path(self) -> Path:
+        return self.path / SCAN_REPORT_FILE
+
+    @property
+    def preview_path(self) -> Path:
+        return self.path / PREVIEW_FILE
 
     # ---- opening -------------------------------------------------------------------------------------
     @staticmethod
@@ -87,10 +121,8 @@ class RunDir:
         atomic_write_text(self.path / STATUS_FILE, json.dumps(body, indent=2) + "\n")
 
     def status(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / STATUS_FILE).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return {"status": "unknown", "step": 0, "message": ""}
+        """run.json as a dict; {"status": "unknown", ...} while it is missing, empty or damaged."""
+        return read_json_object(self.status_path) or {"status": "unknown", "step": 0, "message": ""}
 
     def save_json(self, name: str, data: dict[str, Any]) -> None:
         atomic_write_text(self.path / name, json.dumps(data, indent=2) + "\n")
@@ -100,6 +132,8 @@ class RunDir:
         return self.checkpoints / f"{name}.pt"
 
     def save_checkpoint(self, state: dict[str, Any], name: str = "last") -> Path:
+        import torch  # here, not at the top: listing runs must not load torch
+
         buffer = io.BytesIO()
         torch.save(state, buffer)
         path = self.checkpoint_path(name)
@@ -113,6 +147,8 @@ class RunDir:
         path = self.checkpoint_path(name)
         if not path.is_file():
             raise RunError(f"Run '{self.path}' has no checkpoint '{name}' yet; it cannot be resumed or evaluated.")
+        import torch
+
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
         except Exception as exc:  # a damaged file must become a sentence, whatever torch raises
@@ -196,3 +232,12 @@ def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file, or {} when it is missing, empty, half-written or not an object."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {}
+    return data if isinstance(data, dict) else {}

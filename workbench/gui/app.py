@@ -2,17 +2,14 @@
 
 `run_app(data)` is what `workbench` / `workbench gui [--data DIR]` call. Nothing imported here loads torch:
 the window paints first; torch loads on a worker thread (About, the augmentation preview).
-Set WORKBENCH_FIRST_PAINT_FILE to a path to have the time of the first paint written there
-(benchmarks/startup.py), and WORKBENCH_QUIT_AFTER_PAINT=1 to close right after it.
+benchmarks/first_paint.py observes the first paint from outside (an application event filter).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -31,6 +28,7 @@ from PySide6.QtWidgets import (
 from workbench import __version__
 from workbench.augment.spec import AugmentSpec
 from workbench.data.demo import demo_dataset_path
+from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.augment_view import AugmentView
 from workbench.gui.data_view import DataView, folder_from_mime
@@ -94,7 +92,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.folder_status)
         self.about_runner = TaskRunner(self)
         self._about: QMessageBox | None = None
-        self._painted = False
         self._build_menus()
         self._connect()
         self._restore(data)
@@ -221,7 +218,7 @@ class MainWindow(QMainWindow):
             and self.explore_view.run_dir is None
             and run is not None
             and not self.train_view.is_training()
-            and (run / "checkpoints" / "last.pt").is_file()
+            and RunDir(run).has_checkpoint()
         ):
             self.explore_view.open_run(run)
 
@@ -243,16 +240,6 @@ class MainWindow(QMainWindow):
             self.about_runner.start(lambda state: __import__("workbench.augment.views"))
 
     # ---- Qt events
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().paintEvent(event)
-        if not self._painted:
-            self._painted = True
-            marker = os.environ.get("WORKBENCH_FIRST_PAINT_FILE")
-            if marker:
-                Path(marker).write_text(f"{time.time():.6f} {int('torch' in sys.modules)}\n", encoding="utf-8")
-                if os.environ.get("WORKBENCH_QUIT_AFTER_PAINT"):
-                    QTimer.singleShot(0, self.close)
-
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         if folder_from_mime(event.mimeData()) is not None:
             event.acceptProposedAction()

@@ -11,14 +11,8 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.gui.worker import TaskState
-from workbench.results.embeddings import (
-    Embedding,
-    UmapParams,
-    compute_embeddings,
-    load_cached_umap,
-    quick_map,
-    save_cached_umap,
-)
+from workbench.results.embeddings import Embedding, compute_embeddings
+from workbench.results.maps import UmapParams, quick_map, umap_map
 from workbench.results.umap_process import UmapProcess
 
 COLOUR_MODES = {
@@ -78,15 +72,7 @@ def load_map(run_dir: Path, folder: Path | None, mode: str, device: str, state: 
 
 def umap_layout(service: UmapProcess, emb: Embedding, params: UmapParams, state: TaskState) -> np.ndarray:
     """The UMAP map (N, 2): from the run's cache, or fitted in the UMAP child process and cached."""
-    params.validate()
-    cached = load_cached_umap(emb, params)
-    if cached is not None:
-        return cached
-    state.message(f"Computing the UMAP map of {len(emb):,} points …")
-    xy = service.run(emb.features, params, should_stop=state.should_stop)
-    state.check()
-    save_cached_umap(emb, params, xy)
-    return xy
+    return umap_map(emb, params, lambda x, p: service.run(x, p, should_stop=state.should_stop), reporter=state)
 
 
 def colouring(mode: str, emb: Embedding, k: int, state: TaskState) -> Colouring:

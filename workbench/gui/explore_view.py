@@ -26,7 +26,8 @@ from workbench.gui.widgets.neighbours import NeighboursPanel, subset_report
 from workbench.gui.widgets.scatter import ScatterMap
 from workbench.gui.widgets.selection_panel import SelectionPanel
 from workbench.gui.worker import TaskRunner
-from workbench.results.embeddings import MODE_NAMES, Embedding, UmapParams
+from workbench.results.embeddings import MODE_NAMES, Embedding
+from workbench.results.maps import UmapParams
 from workbench.results.umap_process import UmapProcess
 
 EMPTY_HINT = "Open a run (Open Run…) or train one in the Train workspace to see what its encoder learned."
@@ -150,7 +151,7 @@ class ExploreView(QWidget):
         if self.auto_umap:
             self.umap.start()
         if not self._warm_runner.is_running():
-            self._warm_runner.start(lambda state: [__import__(m) for m in ("sklearn.decomposition", "scipy.spatial")])
+            self._warm_runner.start(lambda state: (__import__("sklearn.decomposition"), __import__("scipy.spatial")))
 
     def mode(self) -> str:
         return self.controls.compare.currentData()

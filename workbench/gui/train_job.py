@@ -8,10 +8,8 @@ signal is emitted across threads and no Python object with a Qt half is created 
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,10 @@ import numpy as np
 from PySide6.QtCore import QThread
 
 from workbench.config import ExperimentConfig
-from workbench.data.decode import DecodeError
 from workbench.engine.report import StepReport
-from workbench.errors import Cancelled, WorkbenchError
+from workbench.errors import Cancelled
 from workbench.gui.train_tasks import StepBuffer
-from workbench.gui.worker import register_thread, user_message
-
-log = logging.getLogger(__name__)
+from workbench.gui.worker import failure_sentence, register_thread
 
 
 class _Thread(QThread):
@@ -111,8 +106,6 @@ class TrainingJob:
         except Cancelled:  # stopped while the images were being read: there is no run to resume yet
             pass
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the user as a sentence
-            if not isinstance(exc, WorkbenchError | DecodeError):
-                log.error("training failed:\n%s", "".join(traceback.format_exception(exc)))
-            self.error = user_message(exc)
+            self.error = failure_sentence(exc, "training")
         finally:
             self._finished.set()

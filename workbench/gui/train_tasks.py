@@ -1,4 +1,4 @@
-"""Qt-free parts of the Train workspace: the registry catalog, the step buffer, run names and the runs list.
+"""Qt-free parts of the Train workspace: the registry catalog, the step buffer, run names, the curves' helpers.
 
 Nothing is signalled per step: fit() appends each StepReport to a lock-protected StepBuffer and the GUI drains
 it from a timer at most ~20 times a second (throttling at the source, as STYLE.md asks).
@@ -6,71 +6,44 @@ it from a timer at most ~20 times a second (throttling at the source, as STYLE.m
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import re
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workbench.catalogue import EncoderInfo, MethodInfo
 from workbench.config import ExperimentConfig
 from workbench.engine.report import StepReport
+from workbench.engine.runs import STEP_FIELDS  # the per-step curves, in buffer column order (run-format knowledge)
 
-STEP_FIELDS = ("step", "loss", "lr", "images_per_s")  # the per-step curves, in buffer column order
 COLLAPSE_FRACTION = 0.3  # warn when the embedding std falls below this fraction of its best value so far
 
 
 @dataclass
-class MethodInfo:
-    """What the form needs to know about one registered method (read from its class)."""
-
-    name: str
-    description: str
-    contrastive: bool
-    generative: bool
-    hyperparameters: dict[str, Any]  # the MethodConfig fields it uses -> its defaults
-    default_encoder: str
-    supported_encoders: tuple[str, ...] | None
-
-
-@dataclass
 class Catalog:
-    """What the controls offer: registry entries with their one-line descriptions, and the usable devices."""
+    """What the controls offer: the core's registry catalogue (as `workbench list` shows it) and the usable
+    devices."""
 
-    encoders: list[tuple[str, str]]  # (name, description)
+    encoders: list[EncoderInfo]  # (name, description)
     methods: list[MethodInfo]
     devices: list[str]  # available device kinds, best first, ending with "cpu"
     detected: str  # what "auto" resolves to, in words
 
 
 def load_catalog(state: Any = None) -> Catalog:
-    """Read the encoder and method registries and the devices (imports torch: call it on a worker thread)."""
+    """Read the registries (workbench.catalogue) and the devices (imports torch: call it on a worker thread)."""
+    from workbench.catalogue import registry_catalogue
     from workbench.engine.devices import available_devices, describe_device, resolve_device
-    from workbench.methods import list_methods, method_class
-    from workbench.models import encoder_description, list_encoders
 
-    methods = []
-    for name in list_methods():
-        cls = method_class(name)
-        methods.append(
-            MethodInfo(
-                name=name,
-                description=cls.description,
-                contrastive=bool(cls.contrastive),
-                generative=bool(cls.generative),
-                hyperparameters=dict(cls.hyperparameters),
-                default_encoder=cls.default_encoder,
-                supported_encoders=cls.supported_encoders,
-            )
-        )
+    registries = registry_catalogue()
     return Catalog(
-        encoders=[(n, encoder_description(n)) for n in list_encoders()],
-        methods=methods,
+        encoders=list(registries.encoders),
+        methods=list(registries.methods),
         devices=available_devices(),
         detected=describe_device(resolve_device("auto")),
     )
@@ -125,116 +98,8 @@ def new_run_dir(runs_dir: Path, config: ExperimentConfig, now: float | None = No
     return path
 
 
-# ---- the runs list -------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunInfo:
-    path: Path
-    name: str
-    date: str
-    status: str
-    method: str
-    encoder: str
-    images: int | None
-    step: int
-    loss: float | None
-    knn: float | None
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def resumable(self) -> bool:
-        return self.status in ("stopped", "failed", "running", "created") and (self.path / "checkpoints").is_dir()
-
-    @property
-    def explorable(self) -> bool:
-        """It has trained weights to embed images with."""
-        return (self.path / "checkpoints" / "last.pt").is_file()
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _last_value(path: Path, column: str, tail_bytes: int = 16_384) -> float | None:
-    """The last parsable value of `column` in a CSV log (None when absent); reads the header and the tail only,
-    so listing runs of 100,000 steps stays instant."""
-    try:
-        with open(path, "rb") as f:
-            header = f.readline().decode("utf-8", "replace").strip().split(",")
-            body = f.tell()
-            start = max(f.seek(0, 2) - tail_bytes, body)
-            f.seek(start)
-            lines = f.read().decode("utf-8", "replace").splitlines()[1 if start > body else 0 :]  # a cut first line
-    except OSError:
-        return None
-    if column not in header:
-        return None
-    index = header.index(column)
-    for line in reversed(lines):
-        cells = line.split(",")
-        try:
-            if len(cells) == len(header):
-                return float(cells[index])
-        except ValueError:
-            continue
-    return None
-
-
-def read_run(path: Path) -> RunInfo | None:
-    """One run folder's summary, or None when `path` is not a run (no config.json)."""
-    config = _json(path / "config.json")
-    if not config:
-        return None
-    status = _json(path / "run.json")
-    scan = _json(path / "scan_report.json")
-    loss = status.get("loss") if isinstance(status.get("loss"), int | float) else None
-    if loss is None:
-        loss = _last_value(path / "metrics.csv", "loss")
-    try:
-        mtime = (path / "config.json").stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    return RunInfo(
-        path=path,
-        name=path.name,
-        date=time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
-        status=str(status.get("status", "unknown")),
-        method=str(config.get("method", {}).get("name", "?")),
-        encoder=str(config.get("model", {}).get("encoder", "?")),
-        images=len(scan["paths"]) if isinstance(scan.get("paths"), list) else None,
-        step=max(int(status.get("step", 0) or 0), int(_last_value(path / "metrics.csv", "step") or 0)),
-        loss=loss,
-        knn=_last_value(path / "epochs.csv", "knn_top1"),
-        config=config,
-    )
-
-
-def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run under `runs_dir`, newest first."""
-    if not runs_dir.is_dir():
-        return []
-    runs = [info for p in runs_dir.iterdir() if p.is_dir() and (info := read_run(p)) is not None]
-    return sorted(runs, key=lambda r: r.name, reverse=True)
-
-
-def read_loss_curve(run_dir: Path) -> np.ndarray:
-    """(N, 4) float64 rows of metrics.csv in STEP_FIELDS order (what a resumed run's curves continue)."""
-    rows = []
-    try:
-        with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                try:
-                    rows.append(tuple(float(row[k]) for k in STEP_FIELDS))
-                except (KeyError, TypeError, ValueError):
-                    continue
-    except OSError:
-        pass
-    return np.asarray(rows, dtype=np.float64).reshape(-1, len(STEP_FIELDS))
+# The runs list (RunSummary, read_summary, list_runs, read_loss_curve) lives in workbench.engine.run_summary: the run
+# folder's layout is known there only.
 
 
 def ema(values: np.ndarray, alpha: float = 0.1, start: float | None = None) -> np.ndarray:

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 
 from workbench.augment.spec import AugmentSpec, preset
 from workbench.config import ExperimentConfig
+from workbench.engine.run_summary import list_runs, read_loss_curve
+from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.signals import emit
 from workbench.gui.train_job import TrainingJob
@@ -35,10 +37,8 @@ from workbench.gui.train_tasks import (
     Catalog,
     format_eta,
     health_text,
-    list_runs,
     load_catalog,
     new_run_dir,
-    read_loss_curve,
     spec_transforms,
 )
 from workbench.gui.widgets.curves import LiveCurves
@@ -205,8 +205,6 @@ class TrainView(QWidget):
             return False
         try:
             if resume_dir is not None:
-                from workbench.engine.runs import RunDir  # imports torch: only once training is asked for
-
                 config = RunDir.open(resume_dir).load_config()
                 self.form.set_config(config)
                 run_dir, resume = Path(resume_dir), True

@@ -7,8 +7,8 @@ Cancellation is cooperative: `cancel()` sets a flag that the work polls; nothing
 
 `TaskRunner` runs one task per panel: starting a new one cancels the old one, and only the newest task's
 result is delivered (latest request wins). `shutdown()` cancels and waits, so no thread outlives its window.
-Every failure becomes one sentence (`user_message`) on the runner's `failed` signal, which the window routes
-to its banner.
+Every failure becomes one sentence (`failure_sentence`, which the training thread uses too) on the runner's
+`failed` signal, which the window routes to its banner.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"A file could not be read or written ({text})."
     return f"Unexpected error ({type(exc).__name__}: {text}); details were written to the log."
+
+
+def failure_sentence(exc: BaseException, what: str = "background task") -> str:
+    """The one place a background failure becomes the banner's sentence; an unexpected error (a bug, not bad
+    input) also has its traceback logged, so nothing fails silently."""
+    if not isinstance(exc, WorkbenchError | DecodeError):
+        log.error("%s failed:\n%s", what, "".join(traceback.format_exception(exc)))
+    return user_message(exc)
 
 
 def make_pool(parent: QObject | None = None, threads: int = 1) -> QThreadPool:
@@ -144,9 +152,7 @@ class _Runnable(QRunnable):
         except Cancelled:
             emit(s.cancelled)
         except BaseException as exc:  # noqa: BLE001 - every error reaches the user, nothing fails silently
-            if not isinstance(exc, WorkbenchError | DecodeError):
-                log.error("background task failed:\n%s", "".join(traceback.format_exception(exc)))
-            emit(s.failed, user_message(exc))
+            emit(s.failed, failure_sentence(exc))
         else:
             if self._state.should_stop():
                 emit(s.cancelled)

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from workbench import dist
+
 
 def standardize(z: Tensor, eps: float) -> Tensor:
     """(N, D) -> each column at mean 0 and variance 1 over the batch: BatchNorm1d without affine parameters in
@@ -32,6 +34,10 @@ class BarlowTwinsLoss(nn.Module):
     embeddings; the loss is sum_i (1 - C_ii)^2 (invariance) + lambda * sum_{i != j} C_ij^2 (redundancy reduction).
     It is 0 exactly when both views give the same decorrelated, unit-variance features. `lambda_param` 5e-3 is
     the paper's value (for D = 8192). Computed in float32 under autocast; `terms` returns the two sums.
+
+    Under torchrun each process passes its slice of the global batch; the rows are gathered from every process
+    first (`workbench.dist.gather`, gradients kept), so the batch statistics and C, and hence the loss, are the
+    single-process ones of the global batch.
     """
 
     def __init__(self, lambda_param: float = 5e-3, eps: float = 1e-5) -> None:
@@ -50,6 +56,7 @@ class BarlowTwinsLoss(nn.Module):
                 f"BarlowTwinsLoss expects two (N, D) tensors of the same shape, got {tuple(z1.shape)} and "
                 f"{tuple(z2.shape)}."
             )
+        z1, z2 = dist.gather(z1), dist.gather(z2)  # (N, D): the global batch
         if z1.shape[0] < 2:
             raise ValueError("BarlowTwinsLoss needs a batch of at least 2 to standardise the embeddings.")
         with torch.autocast(device_type=z1.device.type, enabled=False):

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import dist
 from workbench.losses.ntxent import check_temperature
 
 
@@ -23,6 +24,10 @@ class QueueInfoNCELoss(nn.Module):
     shortcut that BatchNorm's batch statistics give a single-device run (the original uses "shuffling BN" across
     GPUs against it). The queue is expected L2-normalised and is not back-propagated through. Equals log(N + K)
     when every embedding is the same. Computed in float32 under autocast.
+
+    Under torchrun each process passes its slice of the global batch; q and k are gathered from every process
+    first (`workbench.dist.gather`, gradients kept), so the loss is the single-process loss of the global batch.
+    The queue is the same on every process (the method enqueues gathered keys).
     """
 
     def __init__(self, temperature: float = 0.2) -> None:  # 0.2: MoCo v2
@@ -36,6 +41,7 @@ class QueueInfoNCELoss(nn.Module):
             )
         if queue is not None and (queue.ndim != 2 or queue.shape[1] != q.shape[1]):
             raise ValueError(f"The queue must be (K, {q.shape[1]}), got {tuple(queue.shape)}.")
+        q, k = dist.gather(q), dist.gather(k)  # (N, D): the global batch
         with torch.autocast(device_type=q.device.type, enabled=False):
             q = F.normalize(q.float(), dim=1)
             candidates = F.normalize(k.float(), dim=1)  # (N, D); the positive of row n is row n

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import dist
 from workbench.losses.ntxent import check_temperature
 
 
@@ -22,6 +23,9 @@ class MultiViewInfoNCELoss(nn.Module):
     (candidates: the N rows of view j, so each term equals log(N) when every embedding is the same). CMC's full
     graph sums the pairs; the mean keeps the scale of one two-view term, so the temperature and the learning rate
     carry over between V. With V = 2 it is the symmetrised seed-article loss. Computed in float32 under autocast.
+
+    Under torchrun each process passes its slice of the global batch; the rows are gathered from every process
+    first (`workbench.dist.gather`, gradients kept), so the loss is the single-process loss of the global batch.
     """
 
     def __init__(self, temperature: float = 0.07) -> None:  # 0.07: CMC's softmax temperature
@@ -36,7 +40,8 @@ class MultiViewInfoNCELoss(nn.Module):
             raise ValueError(
                 f"MultiViewInfoNCELoss expects (N, D) tensors of one shape, got {[tuple(v.shape) for v in views]}."
             )
-        n_views, n = len(views), shape[0]
+        views = [dist.gather(v) for v in views]  # (N, D) each: the global batch
+        n_views, n = len(views), views[0].shape[0]
         with torch.autocast(device_type=views[0].device.type, enabled=False):
             z = F.normalize(torch.stack(views).float(), dim=2)  # (V, N, D), unit rows
             logits = torch.einsum("ind,jmd->ijnm", z, z) / self.temperature  # (V, V, N, N): view i row n vs j row m

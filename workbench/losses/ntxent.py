@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import dist
+
 
 def check_temperature(temperature: float) -> float:
     """Shared by the contrastive losses: a positive, finite number."""
@@ -30,6 +32,9 @@ class NTXentLoss(nn.Module):
     Numerically safe where the seed article's version was not: log-softmax instead of exp (no overflow at
     low temperature), self-similarity masked with -inf (not by subtracting a large number, which breaks in
     fp16), and the similarity matrix computed in float32 even under fp16/bf16 autocast.
+
+    Under torchrun each process passes its slice of the global batch; the rows are gathered from every process
+    first (`workbench.dist.gather`, gradients kept), so the loss is the single-process loss of the global batch.
     """
 
     def __init__(self, temperature: float = 0.5) -> None:  # 0.5: SimCLR's CIFAR-10 setting
@@ -41,6 +46,7 @@ class NTXentLoss(nn.Module):
             raise ValueError(
                 f"NTXentLoss expects two (N, D) tensors of the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}."
             )
+        z0, z1 = dist.gather(z0), dist.gather(z1)  # (N, D): the global batch
         n = z0.shape[0]
         with torch.autocast(device_type=z0.device.type, enabled=False):
             z = F.normalize(torch.cat([z0, z1]).float(), dim=1)  # (2N, D), unit rows

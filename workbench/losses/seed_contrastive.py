@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import dist
 from workbench.losses.ntxent import check_temperature
 
 
@@ -20,6 +21,9 @@ class SeedContrastiveLoss(nn.Module):
     every embedding is the same. Fixes to the seed's code: rows are L2-normalised (the article's sim() is
     cosine similarity; the code used raw dot products), cross-entropy on logits replaces exp / sum + eps
     (which overflows at low temperature), and the similarities are computed in float32 under autocast.
+
+    Under torchrun each process passes its slice of the global batch; the rows are gathered from every process
+    first (`workbench.dist.gather`, gradients kept), so the loss is the single-process loss of the global batch.
     """
 
     def __init__(self, temperature: float = 0.5) -> None:  # the seed's tau=0.5
@@ -32,6 +36,7 @@ class SeedContrastiveLoss(nn.Module):
                 f"SeedContrastiveLoss expects two (N, D) tensors of the same shape, got "
                 f"{tuple(z1.shape)} and {tuple(z2.shape)}."
             )
+        z1, z2 = dist.gather(z1), dist.gather(z2)  # (N, D): the global batch
         with torch.autocast(device_type=z1.device.type, enabled=False):
             a = F.normalize(z1.float(), dim=1)  # (N, D) anchors
             c = F.normalize(z2.float(), dim=1)  # (N, D) candidates

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import dist
 from workbench.losses.barlow_twins import off_diagonal
 
 
@@ -27,6 +28,10 @@ class VICRegLoss(nn.Module):
     The defaults lambda = mu = 25, nu = 1 are the paper's. The variance term averages the branches and the
     covariance term sums them, as the authors' code does. Computed in float32 under autocast; `terms` returns
     (s, v, c) unweighted.
+
+    Under torchrun each process passes its slice of the global batch; the rows are gathered from every process
+    first (`workbench.dist.gather`, gradients kept), so variance, covariance and the loss are the single-process
+    ones of the global batch.
     """
 
     def __init__(self, lambda_param: float = 25.0, mu_param: float = 25.0, nu_param: float = 1.0, eps: float = 1e-4):
@@ -46,6 +51,7 @@ class VICRegLoss(nn.Module):
                 f"VICRegLoss expects two (N, D) tensors of the same shape, got {tuple(z_a.shape)} and "
                 f"{tuple(z_b.shape)}."
             )
+        z_a, z_b = dist.gather(z_a), dist.gather(z_b)  # (N, D): the global batch
         n, d = z_a.shape
         if n < 2:
             raise ValueError("VICRegLoss needs a batch of at least 2 for the variance and covariance terms.")

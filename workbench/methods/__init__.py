@@ -10,10 +10,11 @@ from workbench.methods import simclr, seed_contrastive, cmc, moco  # noqa: F401 
 from workbench.methods import byol, simsiam, barlow_twins, vicreg  # noqa: F401  # isort: skip
 from workbench.methods import autoencoder, gan, mae, rotation  # noqa: F401  # isort: skip  (the zoo, part B)
 from workbench.methods.base import (
-    HYPERPARAMETER_HELP,
+    HyperParameter,
     Method,
     StepOutput,
     create_method,
+    hyperparameters,
     list_methods,
     method_class,
     method_defaults,
@@ -22,10 +23,11 @@ from workbench.methods.base import (
 )
 
 __all__ = [
-    "HYPERPARAMETER_HELP",
+    "HyperParameter",
     "Method",
     "StepOutput",
     "create_method",
+    "hyperparameters",
     "list_methods",
     "method_class",
     "method_defaults",

@@ -25,17 +25,18 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-# HYPERPARAMETER_HELP (field -> (label, one-line help)) is defined next to MethodConfig, where the CLI parser and
-# the GUI can read it without importing torch; it is part of this module's interface.
-from workbench.config import HYPERPARAMETER_HELP, METHOD_HYPERPARAMETERS, ExperimentConfig, MethodConfig
+# Each hyper-parameter (label, help, range) is declared on its MethodConfig field, where the CLI parser and the GUI
+# read it without importing torch; `hyperparameters()` is re-exported as part of this module's interface.
+from workbench.config import ExperimentConfig, HyperParameter, MethodConfig, hyperparameters
 from workbench.errors import ConfigError
 from workbench.models.encoders import Encoder
 
 __all__ = [
-    "HYPERPARAMETER_HELP",
+    "HyperParameter",
     "Method",
     "StepOutput",
     "create_method",
+    "hyperparameters",
     "list_methods",
     "method_class",
     "method_defaults",
@@ -163,9 +164,8 @@ def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
     and every None hyper-parameter the method uses its default. A hyper-parameter set that the method does not use,
     or an encoder it does not support, is a ConfigError. Resolving twice changes nothing."""
     cls = method_class(config.method.name)
-    unused = [
-        k for k in METHOD_HYPERPARAMETERS if getattr(config.method, k) is not None and k not in cls.hyperparameters
-    ]
+    declared = hyperparameters(type(config.method))
+    unused = [k for k in declared if getattr(config.method, k) is not None and k not in cls.hyperparameters]
     if unused:
         uses = ", ".join(cls.hyperparameters) or "none"
         raise ConfigError(

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench import dist
 from workbench.config import MethodConfig
 from workbench.losses import MultiViewInfoNCELoss
 from workbench.methods.base import Method, StepOutput, register_method
@@ -52,7 +53,7 @@ class CMC(Method):
         z = self.encode_views(views[: self.n_views], lambda x: self.projector(self.encoder(x)))  # V x (N, out)
         loss = self.loss_fn(z)
         # Each term is an InfoNCE with N candidates: I(v_i; v_j) >= log(N) - L(i, j), in nats (mean over pairs).
-        mi_bound = math.log(z[0].shape[0]) - loss.detach()
+        mi_bound = math.log(z[0].shape[0] * dist.world_size()) - loss.detach()
         unit = F.normalize(torch.stack([v.detach().float() for v in z]), dim=2)  # (V, N, D)
         gram = torch.einsum("ind,jnd->ijn", unit, unit).mean(dim=2)  # (V, V) mean cosine of views i, j of an image
         pos_sim = (gram.sum() - gram.diagonal().sum()) / (self.n_views * (self.n_views - 1))

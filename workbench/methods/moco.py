@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench import dist
 from workbench.config import MethodConfig
 from workbench.losses import QueueInfoNCELoss
 from workbench.methods.base import Method, StepOutput, register_method
@@ -75,9 +76,9 @@ class MoCoV2(Method):
             k1, k2 = self.encode_views(views[:2], self._keys)  # (N, D) keys, no gradient
         queue = self.queue[: int(self.queue_filled)]
         loss = 0.5 * (self.loss_fn(q1, k2, queue) + self.loss_fn(q2, k1, queue))
-        self._pending = F.normalize(k2.detach().float(), dim=1)
+        self._pending = F.normalize(dist.gather(k2.detach()).float(), dim=1)  # every process queues the global keys
         # InfoNCE bound with N + K candidates per query, in nats.
-        mi_bound = math.log(q1.shape[0] + queue.shape[0]) - loss.detach()
+        mi_bound = math.log(q1.shape[0] * dist.world_size() + queue.shape[0]) - loss.detach()
         pos_sim = 0.5 * (
             F.cosine_similarity(q1.detach().float(), k2.float(), dim=1).mean()
             + F.cosine_similarity(q2.detach().float(), k1.float(), dim=1).mean()

@@ -8,6 +8,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench import dist
 from workbench.config import MethodConfig
 from workbench.losses import SeedContrastiveLoss
 from workbench.methods.base import Method, StepOutput, register_method
@@ -38,6 +39,6 @@ class SeedContrastive(Method):
         z1, z2 = self.encode_views(views[:2], lambda x: self.projector(self.encoder(x)))  # (N, proj_output_dim)
         loss = self.loss_fn(z1, z2)
         # InfoNCE bound with N candidates per anchor: I(v1; v2) >= log(N) - loss, in nats.
-        mi_bound = math.log(z1.shape[0]) - loss.detach()
+        mi_bound = math.log(z1.shape[0] * dist.world_size()) - loss.detach()
         pos_sim = F.cosine_similarity(z1.detach().float(), z2.detach().float(), dim=1).mean()
         return StepOutput(loss, {"mi_bound": mi_bound, "pos_sim": pos_sim})

@@ -7,6 +7,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench import dist
 from workbench.config import MethodConfig
 from workbench.losses import NTXentLoss
 from workbench.methods.base import Method, StepOutput, register_method
@@ -33,7 +34,7 @@ class SimCLR(Method):
         self.check_views(views)
         z0, z1 = self.encode_views(views[:2], lambda x: self.projector(self.encoder(x)))  # (N, proj_output_dim)
         loss = self.loss_fn(z0, z1)
-        n = z0.shape[0]
+        n = z0.shape[0] * dist.world_size()  # the global batch the loss saw
         # InfoNCE bound (seed section 4.2; Oord et al. 2018): I(v0; v1) >= log(2N - 1) - loss, in nats.
         mi_bound = math.log(2 * n - 1) - loss.detach()
         pos_sim = F.cosine_similarity(z0.detach().float(), z1.detach().float(), dim=1).mean()

@@ -1,14 +1,14 @@
 """What a run learned about a folder: its embeddings under the trained encoder, the same encoder untrained, or
-raw pixels, cached in the run folder, and their 2-D maps (PCA at once; UMAP in a child process, umap_process.py).
+raw pixels, cached in the run folder. `compute_embeddings` is the one way to embed a folder with a run's encoder: the
+Explore workspace and `workbench embed` both call it (their 2-D maps are in maps.py, the .npz file in export.py).
 
 Cache: RUN/embeddings/<mode>-<folder id>-<state id>.npz. The folder id hashes the folder's path; the state id
 hashes what the features depend on: every image's relative path, size and mtime, the checkpoint's size and mtime
 (or the config for an untrained encoder without one) and the mode. A changed checkpoint or a changed folder
-therefore computes afresh, and the stale file of that mode and folder is removed. UMAP layouts are cached next to
-it (`<same stem>.umap-<n_neighbors>-<min_dist>-<metric>.npy`). Nothing is ever written inside the image folder:
-when the run folder lies inside it, nothing is cached.
+therefore computes afresh, and the stale files of that mode and folder (its UMAP layouts included) are removed.
+Nothing is ever written inside the image folder: when the run folder lies inside it, nothing is cached.
 
-torch, sklearn and umap are imported inside functions: the GUI imports this module at start-up.
+torch is imported inside functions: the GUI imports this module at start-up.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import Cancelled, RunError, WorkbenchError
+from workbench.errors import Cancelled, RunError
 from workbench.files import atomic_write_bytes, is_inside
 
 if TYPE_CHECKING:
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 MODES = ("trained", "untrained", "raw")
 MODE_NAMES = {"trained": "Trained encoder", "untrained": "Same encoder, untrained", "raw": "Raw pixels"}
 EMBEDDINGS_DIR = "embeddings"
-PCA_FIT_FLOPS = 5e8  # quick_map fits PCA axes on a subset of rows when N * D^2 exceeds this
-PCA_MIN_FIT_ROWS = 2_000
-UMAP_METRICS = ("cosine", "euclidean", "correlation", "manhattan")
 
 
 @dataclass
@@ -97,7 +94,7 @@ def _model_fingerprint(run: Any, mode: str) -> Any:
     if mode == "raw":
         return None
     if mode == "untrained":
-        return (run.path / "config.json").read_text(encoding="utf-8")
+        return run.config_path.read_text(encoding="utf-8")
     path = run.checkpoint_path("last")
     if not path.is_file():
         raise RunError(
@@ -124,8 +121,9 @@ def compute_embeddings(
 ) -> Embedding:
     """The folder's features under the run's trained encoder, its untrained twin (same initialisation) or raw pixels.
 
-    Loaded from the run's cache when nothing they depend on changed; otherwise decoded and embedded (progress and
-    cancellation through `reporter`) and cached atomically. Raises WorkbenchError subclasses for bad input.
+    `folder` defaults to the one the run trained on. Loaded from the run's cache when nothing they depend on changed;
+    otherwise decoded at the run's resolution and embedded (progress and cancellation through `reporter`) and cached
+    atomically; use_cache=False neither reads nor writes the cache. Raises WorkbenchError subclasses for bad input.
     """
     from workbench.analysis.embed import embed_images, raw_pixels
     from workbench.data import load_images, scan_folder
@@ -236,76 +234,3 @@ def _save_cached(cache_dir: Path, emb: Embedding) -> None:
     for old in cache_dir.glob(f"{same_folder}*"):  # this mode and folder, an older state: stale
         if not old.name.startswith(emb.key):
             old.unlink(missing_ok=True)
-
-
-# ---- 2-D maps --------------------------------------------------------------------------------------------------
-
-
-def quick_map(features: np.ndarray) -> np.ndarray:
-    """(N, D) -> float32 (N, 2) PCA coordinates, fast enough for the first view of 100,000 points.
-
-    When fitting on every row would cost more than PCA_FIT_FLOPS (N * D^2), the axes are fitted on an evenly spread
-    subset of rows (at least PCA_MIN_FIT_ROWS) and every row is projected on them: the same map up to sampling
-    noise, at a fraction of the time and without copying the features. Small inputs get exactly `pca_2d`.
-    """
-    from workbench.analysis.project import pca_2d
-
-    x = np.asarray(features, dtype=np.float32)
-    if x.ndim != 2:
-        return pca_2d(x)  # raises the shape error
-    n, d = x.shape
-    fit_rows = max(PCA_MIN_FIT_ROWS, int(PCA_FIT_FLOPS / max(d * d, 1)))
-    if n <= fit_rows:
-        return pca_2d(x)
-    from sklearn.decomposition import PCA
-
-    subset = np.linspace(0, n - 1, fit_rows).round().astype(np.int64)
-    pca = PCA(n_components=min(2, d), svd_solver="randomized", random_state=0).fit(x[subset])
-    axes = pca.components_.astype(np.float32)  # (2, D)
-    out = np.zeros((n, 2), dtype=np.float32)
-    out[:, : axes.shape[0]] = x @ axes.T - pca.mean_.astype(np.float32) @ axes.T  # = pca.transform(x), no copy of x
-    return out
-
-
-@dataclass(frozen=True)
-class UmapParams:
-    n_neighbors: int = 15
-    min_dist: float = 0.1
-    metric: str = "cosine"
-
-    def validate(self) -> UmapParams:
-        if self.n_neighbors < 2:
-            raise WorkbenchError(f"UMAP n_neighbors must be at least 2, got {self.n_neighbors}.")
-        if not 0.0 <= self.min_dist <= 1.0:
-            raise WorkbenchError(f"UMAP min_dist must be between 0 and 1, got {self.min_dist}.")
-        if self.metric not in UMAP_METRICS:
-            raise WorkbenchError(f"UMAP metric must be one of {', '.join(UMAP_METRICS)}, got '{self.metric}'.")
-        return self
-
-    def suffix(self) -> str:
-        return f"umap-{self.n_neighbors}-{self.min_dist:g}-{self.metric}"
-
-
-def umap_cache_path(emb: Embedding, params: UmapParams) -> Path | None:
-    if not emb.key or emb.run_dir is None:
-        return None
-    return emb.run_dir / EMBEDDINGS_DIR / f"{emb.key}.{params.suffix()}.npy"
-
-
-def load_cached_umap(emb: Embedding, params: UmapParams) -> np.ndarray | None:
-    path = umap_cache_path(emb, params)
-    if path is None or not path.is_file():
-        return None
-    try:
-        xy = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    return xy if xy.shape == (len(emb), 2) else None
-
-
-def save_cached_umap(emb: Embedding, params: UmapParams, xy: np.ndarray) -> None:
-    path = umap_cache_path(emb, params)
-    if path is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(xy, dtype=np.float32))
-        atomic_write_bytes(path, buffer.getbuffer())

@@ -1,7 +1,9 @@
-"""Using a trained run: rebuild its encoder, embed a folder, and evaluate it against baselines.
+"""Using a trained run: rebuild its encoder (`load_encoder`) and evaluate it against baselines (`evaluate_run`).
 
 `evaluate_run` reports, on the same images and features, the trained encoder, the same encoder untrained (same
-initialisation seed) and raw pixels, so a user sees what training bought them.
+initialisation seed) and raw pixels, so a user sees what training bought them. It decodes each labelled folder once
+(load_data) and embeds it under both encoders; embedding one folder for use elsewhere (cached in the run folder) is
+`workbench.results.embeddings.compute_embeddings`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from workbench.analysis.probe import linear_probe_top1
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet
 from workbench.engine.devices import resolve_device
-from workbench.engine.fit import build_method, load_data
+from workbench.engine.fit import load_data
 from workbench.engine.report import NullReporter, Reporter
 from workbench.engine.runs import RunDir
+from workbench.engine.trainer import build_method
 from workbench.errors import DataError
 from workbench.models import Encoder
 
@@ -41,43 +44,6 @@ def load_encoder(
         method.load_state_dict(state["model"])
     encoder = method.encoder.to(resolve_device(device) if isinstance(device, str) else device).eval()
     return config, encoder
-
-
-def embed_folder(
-    run_dir: str | Path,
-    data_dir: str | Path,
-    *,
-    with_umap: bool = False,
-    device: str = "auto",
-    reporter: Reporter | None = None,
-) -> dict[str, np.ndarray]:
-    """Arrays for an .npz: paths, embeddings (float32 N x D), labels (when labelled), umap (N x 2, optional)."""
-    reporter = reporter or NullReporter()
-    if with_umap:
-        from workbench.analysis.project import warm_up_umap
-
-        warm_up_umap()  # numba compiles (~20 s) while the images are read and embedded
-    config, encoder = load_encoder(run_dir, device=device)
-    data = load_data(config, reporter, data_dir)
-    reporter.message(f"Embedding {len(data)} images ...")
-    feats = embed_images(
-        encoder,
-        data.images,
-        config.augment,
-        representation=config.model.representation,
-        device=next(encoder.parameters()).device,
-        progress=reporter.progress,
-        should_stop=reporter.should_stop,
-    )
-    out: dict[str, np.ndarray] = {"paths": np.array(data.paths), "embeddings": feats.astype(np.float32)}
-    if data.has_labels:
-        out["labels"] = np.array([data.class_names[i] if i >= 0 else "" for i in data.labels])
-    if with_umap:
-        from workbench.analysis.project import umap_2d
-
-        reporter.message("Computing the UMAP projection ...")
-        out["umap"] = umap_2d(feats).astype(np.float32)
-    return out
 
 
 def _labels_against(train: ImageSet, test: ImageSet) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Taking results elsewhere: embeddings (.npz, CSV), lists of paths, and the encoder (state_dict, TorchScript).
 
-- `save_embeddings_npz`: paths, embeddings (float32 N x D), labels, xy (N x 2), cluster, outlier_score.
+- `save_embeddings_npz` / `load_embeddings_npz`: the embeddings file (schema in save_embeddings_npz's docstring),
+  written by both the Explore export and `workbench embed`.
 - `save_embeddings_csv`: one row per image: path, label, x, y, cluster, outlier_score (empty when not computed).
 - `save_paths`: selected paths as TXT (one per line) or CSV (a `path` column).
 - `export_encoder`: `<stem>.pt`, a dict with the encoder's state_dict and what rebuilds it (`load_exported_encoder`),
@@ -16,6 +17,7 @@ import csv
 import io
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,10 @@ from workbench.files import atomic_write_bytes, ensure_outside
 if TYPE_CHECKING:
     from workbench.results.embeddings import Embedding
 
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 1  # the encoder file's schema version
+EMBEDDINGS_FORMAT = 1  # the embeddings file's schema version (its `format` array)
+EMBEDDINGS_REQUIRED = ("format", "mode", "paths", "embeddings", "labels", "class_names")
+EMBEDDINGS_OPTIONAL = ("xy", "cluster", "outlier_score")
 CSV_COLUMNS = ["path", "label", "x", "y", "cluster", "outlier_score"]
 ONNX_MISSING = (
     "ONNX export needs the 'onnx' package, which is not installed here; the TorchScript file serves the same purpose "
@@ -65,22 +70,96 @@ def save_embeddings_npz(
     clusters: np.ndarray | None = None,
     outliers: np.ndarray | None = None,
 ) -> Path:
-    """An .npz with `paths` (absolute), `embeddings`, `labels` (names, "" unlabelled) and, when given, `xy`,
-    `cluster` and `outlier_score`. Loads with np.load(path) (no pickle)."""
+    """Write the embeddings file: one schema for the Explore export and `workbench embed`; `load_embeddings_npz`
+    reads it back.
+
+    | key             | dtype, shape    | present  | content                                                           |
+    |-----------------|-----------------|----------|-------------------------------------------------------------------|
+    | `format`        | int64, ()       | always   | schema version: 1                                                 |
+    | `mode`          | str, ()         | always   | `trained`, `untrained` (initial weights) or `raw` (pixels)        |
+    | `paths`         | str, (N,)       | always   | absolute image paths; row i of every (N, ...) array is `paths[i]` |
+    | `embeddings`    | float32, (N, D) | always   | the run's representation (`model.representation`); `raw`: pixels  |
+    | `labels`        | str, (N,)       | always   | class subfolder of the image; "" when it is in none               |
+    | `class_names`   | str, (C,)       | always   | the folder's class subfolders, sorted; (0,) when unlabelled       |
+    | `xy`            | float32, (N, 2) | optional | Explore's map as shown (PCA or UMAP); `embed --umap`'s UMAP       |
+    | `cluster`       | int64, (N,)     | optional | k-means cluster 0..k-1 (Explore, once clustered)                  |
+    | `outlier_score` | float32, (N,)   | optional | mean cosine distance to the k nearest (Explore, once scored)      |
+
+    An unlabelled folder still has `labels` (all "") and `class_names` (empty). Every array loads with
+    `numpy.load(path, allow_pickle=False)`. Raises ValueError when an optional array has the wrong number of rows,
+    OutsideImageFolderError for a path inside the image folder, ExportError when the file cannot be written.
+    """
     n = len(emb)
     arrays: dict[str, np.ndarray] = {
-        "paths": np.array([str(emb.path(i)) for i in range(n)], dtype=str),
+        "format": np.array(EMBEDDINGS_FORMAT, dtype=np.int64),
+        "mode": np.array(emb.mode, dtype=str),
+        "paths": np.array([str(emb.path(i)) for i in range(n)], dtype=str).reshape(n),
         "embeddings": np.asarray(emb.features, dtype=np.float32),
-        "labels": np.array(emb.label_names(), dtype=str),
-        "mode": np.array(emb.mode),
+        "labels": np.array(emb.label_names(), dtype=str).reshape(n),
+        "class_names": np.array(emb.class_names, dtype=str).reshape(len(emb.class_names)),
     }
-    for name, values in (("xy", xy), ("cluster", clusters), ("outlier_score", outliers)):
+    for name, values, dtype in (
+        ("xy", xy, np.float32),
+        ("cluster", clusters, np.int64),
+        ("outlier_score", outliers, np.float32),
+    ):
         values = _optional(values, n, name)
         if values is not None:
-            arrays[name] = values
+            arrays[name] = values.astype(dtype, copy=False)
+    if "xy" in arrays and arrays["xy"].shape != (n, 2):
+        raise ValueError(f"xy must have shape ({n}, 2), got {arrays['xy'].shape}.")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return _write(Path(path), buffer.getbuffer(), emb.root)
+
+
+@dataclass(eq=False)
+class EmbeddingsFile:
+    """What `save_embeddings_npz` wrote; the optional arrays are None where the file lacks them."""
+
+    format: int
+    mode: str
+    paths: list[str]  # absolute
+    embeddings: np.ndarray  # float32 (N, D)
+    labels: list[str]  # "" for an image outside any class subfolder
+    class_names: list[str]  # [] for an unlabelled folder
+    xy: np.ndarray | None = None  # float32 (N, 2)
+    cluster: np.ndarray | None = None  # int64 (N,)
+    outlier_score: np.ndarray | None = None  # float32 (N,)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def load_embeddings_npz(path: str | Path) -> EmbeddingsFile:
+    """Read an embeddings file written by `save_embeddings_npz` (or `workbench embed`), without pickle.
+
+    Raises ExportError in one sentence for a file that is not one (or is of a newer format than this version reads).
+    """
+    path = Path(path).expanduser()
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"'{path}' cannot be read as an .npz file ({exc}).") from None
+    missing = [name for name in EMBEDDINGS_REQUIRED if name not in arrays]
+    if missing:
+        raise ExportError(
+            f"'{path}' is not an embeddings file of SSL Workbench format {EMBEDDINGS_FORMAT} "
+            f"(it lacks {', '.join(missing)}); read it with numpy.load."
+        )
+    version = int(arrays["format"])
+    if version > EMBEDDINGS_FORMAT:
+        raise ExportError(f"'{path}' is of embeddings format {version}; this version reads up to {EMBEDDINGS_FORMAT}.")
+    return EmbeddingsFile(
+        format=version,
+        mode=str(arrays["mode"]),
+        paths=arrays["paths"].tolist(),
+        embeddings=arrays["embeddings"],
+        labels=arrays["labels"].tolist(),
+        class_names=arrays["class_names"].tolist(),
+        **{name: arrays.get(name) for name in EMBEDDINGS_OPTIONAL},
+    )
 
 
 def save_embeddings_csv(

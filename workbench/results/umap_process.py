@@ -15,7 +15,7 @@ import numpy as np
 from workbench.errors import Cancelled, WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.results.embeddings import UmapParams
+    from workbench.results.maps import UmapParams
 
 
 def _umap_server(conn: Any) -> None:

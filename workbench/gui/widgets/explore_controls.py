@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.explore_tasks import COLOUR_MODES
-from workbench.results.embeddings import MODE_NAMES, UMAP_METRICS
+from workbench.results.embeddings import MODE_NAMES
+from workbench.results.maps import UMAP_METRICS
 
 MAPS = {"umap": "UMAP (PCA until ready)", "pca": "PCA only"}
 

@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.engine.run_summary import RunSummary
 from workbench.gui.signals import emit
-from workbench.gui.train_tasks import RunInfo
 
 COLUMNS = ("Run", "Date", "Status", "Method", "Encoder", "Images", "Step", "Final loss", "kNN")
 
 
-def _cells(run: RunInfo) -> list[str]:
+def _cells(run: RunSummary) -> list[str]:
     return [
         run.name,
         run.date,
@@ -49,10 +49,10 @@ class RunsList(QTreeWidget):
         self.setRootIsDecorated(False)
         self.setAlternatingRowColors(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.runs: list[RunInfo] = []
+        self.runs: list[RunSummary] = []
         self.itemSelectionChanged.connect(lambda: emit(self.selection_changed, self.selected_paths()))
 
-    def set_runs(self, runs: list[RunInfo]) -> None:
+    def set_runs(self, runs: list[RunSummary]) -> None:
         """Show `runs`, keeping the selection of the runs still listed."""
         selected = set(self.selected_paths())
         self.blockSignals(True)
@@ -74,7 +74,7 @@ class RunsList(QTreeWidget):
     def selected_paths(self) -> list[Path]:
         return [Path(item.data(0, Qt.ItemDataRole.UserRole)) for item in self.selectedItems()]
 
-    def selected_runs(self) -> list[RunInfo]:
+    def selected_runs(self) -> list[RunSummary]:
         chosen = set(self.selected_paths())
         return [run for run in self.runs if run.path in chosen]
 

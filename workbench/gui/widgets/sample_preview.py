@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from workbench.engine.runs import RunDir
+
 
 def to_pixmap(image: np.ndarray) -> QPixmap:
     """uint8 (H, W, 3) -> QPixmap (copied, so the array may be freed)."""
@@ -39,7 +41,7 @@ class SamplePreview(QWidget):
 
     def load_run(self, run_dir: Path | None) -> None:
         """Show a finished run's last preview, or hide when it has none."""
-        path = run_dir / "preview.png" if run_dir is not None else None
+        path = RunDir(run_dir).preview_path if run_dir is not None else None
         pixmap = QPixmap(str(path)) if path is not None and path.is_file() else QPixmap()
         if pixmap.isNull():
             self.clear()

@@ -13,17 +13,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QStandardItemModel, QValidator
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
 
-from workbench.config import (
-    DEVICES,
-    HYPERPARAMETER_HELP,
-    INT_HYPERPARAMETERS,
-    METHOD_HYPERPARAMETERS,
-    OPTIMIZERS,
-    PRECISIONS,
-    ExperimentConfig,
-)
+from workbench.catalogue import MethodInfo
+from workbench.config import DEVICES, OPTIMIZERS, PRECISIONS, ExperimentConfig, HyperParameter, hyperparameters
 from workbench.gui.signals import emit
-from workbench.gui.train_tasks import Catalog, MethodInfo
+from workbench.gui.train_tasks import Catalog
 
 STOP_BY = ("epochs", "time budget")
 
@@ -76,14 +69,13 @@ def _combo(items: tuple[str, ...] | list[str], tip: str) -> QComboBox:
     return combo
 
 
-def _hyperparameter_control(name: str) -> QSpinBox | SciSpin:
-    """A spin box for one MethodConfig field, with its label's help as tooltip."""
-    tip = HYPERPARAMETER_HELP[name][1]
-    if name in INT_HYPERPARAMETERS:
-        return _spin(1, 1_000_000, tip)
-    if name in ("momentum", "mask_ratio"):
-        return SciSpin(0.0, 0.999999, 0.5, tip)
-    return SciSpin(0.0, 1e6, 1.0, tip)
+def _hyperparameter_control(spec: HyperParameter) -> QSpinBox | SciSpin:
+    """A spin box for one declared MethodConfig field: an int or a float spin by its kind, offering the bounds its
+    declaration gives, with its help and range as tooltip."""
+    low, high = spec.spin_minimum, spec.spin_maximum
+    if spec.kind is int:
+        return _spin(int(low), int(high), spec.description)
+    return SciSpin(low, high, min(max(1.0, low), high), spec.description)
 
 
 def _set_combo(combo: QComboBox, text: str) -> None:
@@ -109,8 +101,10 @@ class TrainForm(QWidget):
         for label in (self.encoder_info, self.method_info):
             label.setWordWrap(True)
             label.setStyleSheet("color: #555;")
-        # One control per method hyper-parameter; a method shows only the ones it uses (its `hyperparameters`).
-        self.hyper = {name: _hyperparameter_control(name) for name in METHOD_HYPERPARAMETERS}
+        # One control per declared method hyper-parameter; a method shows only the ones it uses (its
+        # `hyperparameters`).
+        specs = hyperparameters()
+        self.hyper = {name: _hyperparameter_control(spec) for name, spec in specs.items()}
         self.image_size = _spin(8, 512, "Images are decoded at this size (data.image_size), shared with Augment", " px")
         self.batch_size = _spin(2, 65536, "Images per step (contrastive methods like large batches)")
         self.stop_by = _combo(STOP_BY, "Stop after a number of epochs, or after a time budget")
@@ -138,7 +132,7 @@ class TrainForm(QWidget):
             ("", self.encoder_info),
             ("Method", self.method),
             ("", self.method_info),
-            *((HYPERPARAMETER_HELP[name][0], control) for name, control in self.hyper.items()),
+            *((specs[name].label, control) for name, control in self.hyper.items()),
             ("Image size", self.image_size),
             ("Batch size", self.batch_size),
             ("Stop after", self.stop_by),

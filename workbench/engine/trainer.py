@@ -1,0 +1,125 @@
+"""The model side of training: build the method from a config, and take one optimisation step.
+
+`Trainer` holds what a step needs (method, optimizer, grad scaler, autocast dtype, augment spec, memory format) so
+that fit() reads as the loop alone. One step is
+    uint8 batch (B, 3, S, S) -> views(batch, step) -> method.step(views) -> loss, values -> backward -> optimizer
+and is the one place the torchrun issue changes for DDP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from workbench.augment.views import make_views
+from workbench.config import ExperimentConfig
+from workbench.engine.devices import autocast_dtype
+from workbench.engine.optim import build_optimizer, lr_at, set_lr
+from workbench.errors import TrainingError
+from workbench.methods import Method, create_method, resolve_config
+from workbench.models import create_encoder
+
+
+def build_method(config: ExperimentConfig) -> Method:
+    """Encoder + heads + loss, from the config alone (also used to rebuild a model from a checkpoint)."""
+    config = resolve_config(config)
+    encoder = create_encoder(config.model.encoder, image_size=output_size(config), small_stem=config.model.small_stem)
+    return create_method(config.method.name, encoder, config.method)
+
+
+def output_size(config: ExperimentConfig) -> int:
+    """The side of the views the encoder sees (the augment spec's output size, else the training resolution)."""
+    return config.augment.output_size or config.data.image_size
+
+
+@dataclass
+class StepResult:
+    loss: float
+    values: dict[str, float]  # the method's logged values, e.g. mi_bound
+    lr: float
+
+
+class Trainer:
+    """The method and its optimisation state on `device`, built from a resolved config (seeded for the weights)."""
+
+    def __init__(self, config: ExperimentConfig, device: torch.device, n_images: int):
+        self.config, self.device = config, device
+        torch.manual_seed(config.train.seed)
+        self.method = build_method(config)
+        self.method.set_dataset_size(n_images)  # before a resume loads the state (e.g. MoCo's queue capacity)
+        self.method.encoder.resolve_representation(config.model.representation)  # an unknown name fails now
+        n_views = self.method.n_views
+        self.spec = config.augment if config.augment.n_views == n_views else config.augment.with_views(n_views)
+        self.channels_last = _use_channels_last(config, device)
+        self.method.to(device)
+        if self.channels_last:
+            self.method.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(self.method, config.optim)
+        self.amp_dtype = autocast_dtype(device, config.train.precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+
+    def views(self, batch: torch.Tensor, step: int) -> list[torch.Tensor]:
+        """The augmented views of a uint8 batch for the 0-based `step` (the same for a resumed run)."""
+        views = make_views(self.spec, batch, step_seed(self.config.train.seed, step))
+        if self.channels_last:
+            views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+        return views
+
+    def step(self, views: list[torch.Tensor], progress: float, step: int) -> StepResult:
+        """One optimisation step at training `progress` in [0, 1]; a non-finite loss raises before any update."""
+        lr = lr_at(self.config.optim, progress)
+        set_lr(self.optimizer, lr)
+        amp = self.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            out = self.method.step(views)
+        logged = torch.stack([out.loss.detach().float()] + [v.float() for v in out.values.values()])
+        loss, *values = logged.tolist()  # one device sync per step
+        if not math.isfinite(loss):
+            raise TrainingError(non_finite_message(self.config, step + 1, loss))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        if self.config.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.config.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.method.on_step_end(progress)
+        return StepResult(loss, dict(zip(out.values.keys(), values, strict=True)), lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.method.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
+
+
+def step_seed(seed: int, step: int) -> int:
+    """Augmentation seed of a step: resumable without saving generator state, distinct across steps and seeds."""
+    return (seed * 1_000_003 + step * 7_919 + 17) % (2**63 - 1)
+
+
+def _use_channels_last(config: ExperimentConfig, device: torch.device) -> bool:
+    if config.train.channels_last is not None:
+        return config.train.channels_last
+    return device.type in ("cpu", "cuda") and not config.model.encoder.startswith("vit")
+
+
+def non_finite_message(config: ExperimentConfig, step: int, value: float) -> str:
+    causes = f"a learning rate too high for this batch size ({config.optim.lr:g})"
+    if config.method.temperature is not None:
+        causes += f" or a temperature too low ({config.method.temperature:g})"
+    remedies = "a lower learning rate" + (" or a higher temperature" if config.method.temperature is not None else "")
+    return (
+        f"The loss became {value} at step {step}, so training stopped (the last good weights are saved). "
+        f"Likely cause: {causes}; try {remedies}, gradient clipping, or fp32 precision."
+    )

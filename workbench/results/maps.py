@@ -1,0 +1,133 @@
+"""2-D maps of embeddings: PCA at once (`quick_map`), UMAP under `UmapParams`, cached next to the embeddings.
+
+UMAP layouts are cached in the run folder next to the embeddings they project:
+RUN/embeddings/<embeddings stem>.umap-<n_neighbors>-<min_dist>-<metric>.npy, so a stale embeddings file takes its
+maps with it. `umap_map` reads that cache or fits and fills it; the app fits in a child process (umap_process.py),
+the CLI in its own process, with the same seed: both give, and share, the same layout.
+
+sklearn and umap are imported inside functions: the GUI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workbench.errors import Cancelled, WorkbenchError
+from workbench.files import atomic_write_bytes
+from workbench.results.embeddings import EMBEDDINGS_DIR, Embedding
+
+if TYPE_CHECKING:
+    from workbench.engine.report import Reporter
+
+PCA_FIT_FLOPS = 5e8  # quick_map fits PCA axes on a subset of rows when N * D^2 exceeds this
+PCA_MIN_FIT_ROWS = 2_000
+UMAP_METRICS = ("cosine", "euclidean", "correlation", "manhattan")
+UMAP_SEED = 0  # UmapProcess.run's default too: the app's and the CLI's layouts are the same
+
+
+def quick_map(features: np.ndarray) -> np.ndarray:
+    """(N, D) -> float32 (N, 2) PCA coordinates, fast enough for the first view of 100,000 points.
+
+    When fitting on every row would cost more than PCA_FIT_FLOPS (N * D^2), the axes are fitted on an evenly spread
+    subset of rows (at least PCA_MIN_FIT_ROWS) and every row is projected on them: the same map up to sampling
+    noise, at a fraction of the time and without copying the features. Small inputs get exactly `pca_2d`.
+    """
+    from workbench.analysis.project import pca_2d
+
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2:
+        return pca_2d(x)  # raises the shape error
+    n, d = x.shape
+    fit_rows = max(PCA_MIN_FIT_ROWS, int(PCA_FIT_FLOPS / max(d * d, 1)))
+    if n <= fit_rows:
+        return pca_2d(x)
+    from sklearn.decomposition import PCA
+
+    subset = np.linspace(0, n - 1, fit_rows).round().astype(np.int64)
+    pca = PCA(n_components=min(2, d), svd_solver="randomized", random_state=0).fit(x[subset])
+    axes = pca.components_.astype(np.float32)  # (2, D)
+    out = np.zeros((n, 2), dtype=np.float32)
+    out[:, : axes.shape[0]] = x @ axes.T - pca.mean_.astype(np.float32) @ axes.T  # = pca.transform(x), no copy of x
+    return out
+
+
+@dataclass(frozen=True)
+class UmapParams:
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: str = "cosine"
+
+    def validate(self) -> UmapParams:
+        if self.n_neighbors < 2:
+            raise WorkbenchError(f"UMAP n_neighbors must be at least 2, got {self.n_neighbors}.")
+        if not 0.0 <= self.min_dist <= 1.0:
+            raise WorkbenchError(f"UMAP min_dist must be between 0 and 1, got {self.min_dist}.")
+        if self.metric not in UMAP_METRICS:
+            raise WorkbenchError(f"UMAP metric must be one of {', '.join(UMAP_METRICS)}, got '{self.metric}'.")
+        return self
+
+    def suffix(self) -> str:
+        return f"umap-{self.n_neighbors}-{self.min_dist:g}-{self.metric}"
+
+
+def fit_umap(x: np.ndarray, params: UmapParams) -> np.ndarray:
+    """(N, D) -> float32 (N, 2): `umap_2d` in this process, with the seed the app's UMAP process uses."""
+    from workbench.analysis.project import umap_2d
+
+    return umap_2d(x, **asdict(params.validate()), seed=UMAP_SEED)
+
+
+def umap_map(
+    emb: Embedding,
+    params: UmapParams,
+    fit: Callable[[np.ndarray, UmapParams], np.ndarray] = fit_umap,
+    *,
+    reporter: Reporter | None = None,
+) -> np.ndarray:
+    """The UMAP map float32 (N, 2) of `emb`: from the run's cache, or `fit(features, params)` and then cached.
+
+    Raises Cancelled (and caches nothing) when the reporter asks to stop during the fit.
+    """
+    params.validate()
+    cached = load_cached_umap(emb, params)
+    if cached is not None:
+        return cached
+    if reporter is not None:
+        reporter.message(f"Computing the UMAP map of {len(emb):,} points …")
+    xy = np.asarray(fit(emb.features, params), dtype=np.float32)
+    if reporter is not None and reporter.should_stop():
+        raise Cancelled("UMAP was cancelled.")
+    save_cached_umap(emb, params, xy)
+    return xy
+
+
+def umap_cache_path(emb: Embedding, params: UmapParams) -> Path | None:
+    """Where the layout of `emb` under `params` is cached; None when `emb` is not cached itself."""
+    if not emb.key or emb.run_dir is None:
+        return None
+    return emb.run_dir / EMBEDDINGS_DIR / f"{emb.key}.{params.suffix()}.npy"
+
+
+def load_cached_umap(emb: Embedding, params: UmapParams) -> np.ndarray | None:
+    path = umap_cache_path(emb, params)
+    if path is None or not path.is_file():
+        return None
+    try:
+        xy = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return xy if xy.shape == (len(emb), 2) else None
+
+
+def save_cached_umap(emb: Embedding, params: UmapParams, xy: np.ndarray) -> None:
+    path = umap_cache_path(emb, params)
+    if path is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(xy, dtype=np.float32))
+        atomic_write_bytes(path, buffer.getbuffer())
