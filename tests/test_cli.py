@@ -349,3 +349,12 @@ def test_another_method_than_the_config_files_starts_from_its_own_defaults(train
     assert code == 0, err
     saved = json.loads((out / "config.json").read_text())["method"]
     assert (saved["temperature"], saved["queue_size"], saved["momentum"]) == (0.2, 32, 0.99)
+
+
+def test_train_help_shows_both_torchrun_forms_and_slurm(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "torchrun --standalone --nproc_per_node=N -m workbench train" in text
+    assert "torchrun --nnodes=M --node_rank=R --nproc_per_node=N --rdzv_backend=c10d" in text
+    assert "srun torchrun" in text and "--resume" in text

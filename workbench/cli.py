@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 from workbench import __version__
 from workbench.config import hyperparameters
+from workbench.console import ConsoleReporter
 from workbench.errors import ConfigError, WorkbenchError
 
 EXIT_USER_ERROR = 2
 STOP_FLAGS = ("epochs", "max_steps", "time_budget", "device", "workers")  # what --resume may change
+TORCHRUN_HELP = """\
+several GPUs or machines (PyTorch's torchrun; the same flags or config, --batch-size is the global batch):
+  one machine, N processes:
+    torchrun --standalone --nproc_per_node=N -m workbench train --config config.json --out RUN_DIR
+  M machines (run on each, R = 0..M-1; RUN_DIR on a filesystem all of them see):
+    torchrun --nnodes=M --node_rank=R --nproc_per_node=N --rdzv_backend=c10d \\
+        --rdzv_endpoint=HOST:29500 -m workbench train --config config.json --out RUN_DIR
+  Slurm (in an sbatch script with --nodes=M --ntasks-per-node=1 --gpus-per-node=N):
+    head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+    srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node=N --rdzv_id="$SLURM_JOB_ID" \\
+        --rdzv_backend=c10d --rdzv_endpoint="$head:29500" -m workbench train --config config.json --out RUN_DIR
+  continue a stopped or killed run, on any number of processes: the same line with --out RUN_DIR --resume
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--data", metavar="DIR", help="image folder to open")
 
-    train = sub.add_parser("train", help="train an encoder on a folder of images")
+    train = sub.add_parser(
+        "train",
+        help="train an encoder on a folder of images",
+        epilog=TORCHRUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("--data", metavar="DIR", help="image folder (default: the built-in demo dataset)")
     train.add_argument("--out", metavar="RUN_DIR", help="run folder to create (default: runs/run-DATE-TIME)")
     train.add_argument("--config", metavar="FILE", help="TOML or JSON config; flags override it")
@@ -85,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         if command == "eval":
             return _eval(args)
     except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        rank = os.environ.get("RANK", "0")  # under torchrun every process may report; say which one
+        print(f"error: {exc}" if rank == "0" else f"error (process {rank}): {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -167,6 +187,9 @@ def _apply_stop_flags(config, args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch.distributed as torch_dist
+
+    from workbench import dist
     from workbench.engine.fit import fit
     from workbench.engine.runs import RunDir
 
@@ -186,23 +209,41 @@ def _train(args: argparse.Namespace) -> int:
         config = RunDir.open(args.out).load_config()
         _apply_stop_flags(config, args)
         config.validate()
-        out = Path(args.out)
     else:
         config = _build_config(args)
-        out = Path(args.out) if args.out else Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    reporter = ConsoleReporter()
-    previous = signal.signal(signal.SIGINT, reporter.interrupt)
+    out = Path(args.out) if args.out else None
+    if dist.launched_by_torchrun():
+        from workbench.engine.devices import resolve_device
+
+        dist.setup(resolve_device(config.train.device).type)
+    # The default run folder is named from rank 0's clock; every process must train in the same one.
+    out = dist.broadcast_object(out or Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+    main = dist.is_main_process()
+    reporter = ConsoleReporter(quiet=not main)
+    handlers = {sig: signal.signal(sig, reporter.interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = fit(config, out, reporter=reporter, resume=args.resume)
+    except torch_dist.DistBackendError as exc:
+        raise WorkbenchError(
+            f"Another process of this job stopped ({_first_line(exc)}); the job ends here, and "
+            f"`workbench train --out {out} --resume` continues it from its last checkpoint."
+        ) from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         reporter.finish()
-    loss = f"{result.loss:.4f}" if result.loss is not None else "n/a"
-    print(
-        f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  loss: {loss}  "
-        f"time: {result.time_s:.0f} s"
-    )
+        dist.teardown()
+    if main:
+        loss = f"{result.loss:.4f}" if result.loss is not None else "n/a"
+        print(
+            f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  loss: {loss}  "
+            f"time: {result.time_s:.0f} s"
+        )
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -248,89 +289,6 @@ def _eval(args: argparse.Namespace) -> int:
         reporter.finish()
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
     return 0
-
-
-class ConsoleReporter:
-    """Prints a one-line progress bar on a terminal (a line every 10 s otherwise); Ctrl+C asks for a clean stop."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.stop_requested = False
-        self._last_print = 0.0
-        self._open_line = False
-
-    def interrupt(self, signum, frame) -> None:
-        if self.stop_requested:  # a second Ctrl+C stops at once
-            raise KeyboardInterrupt
-        self.stop_requested = True
-        self.message("Stopping after this step (Ctrl+C again to abort without saving) ...")
-
-    def _print(self, text: str, transient: bool) -> None:
-        if self.tty and transient:
-            self.stream.write("\r\033[K" + text)
-            self._open_line = True
-        else:
-            if self._open_line:
-                self.stream.write("\n")
-            self.stream.write(text + "\n")
-            self._open_line = False
-        self.stream.flush()
-
-    def _due(self) -> bool:
-        now = time.monotonic()
-        if now - self._last_print >= (0.25 if self.tty else 10.0):
-            self._last_print = now
-            return True
-        return False
-
-    def message(self, text: str) -> None:
-        self._print(text, transient=False)
-
-    def progress(self, done: int, total: int) -> None:
-        if self._due() or done == total:
-            self._print(f"  {_bar(done / max(total, 1))} {done}/{total}", transient=True)
-
-    def step(self, report) -> None:
-        if not self._due():
-            return
-        total = f"/{report.total_steps}" if report.total_steps else ""
-        frac = report.step / report.total_steps if report.total_steps else None
-        eta = f" | ETA {_duration(report.eta_s)}" if report.eta_s is not None else ""
-        bar = f"{_bar(frac)} " if frac is not None else ""
-        self._print(
-            f"  {bar}step {report.step}{total} | epoch {report.epoch} | loss {report.loss:.4f} | "
-            f"lr {report.lr:.2e} | {report.images_per_s:.0f} img/s{eta}",
-            transient=True,
-        )
-
-    def epoch(self, epoch: int, values: dict[str, float]) -> None:
-        shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
-        self._print(f"epoch {epoch}: {shown}", transient=False)
-
-    def preview(self, epoch: int, image) -> None:
-        pass  # the image is saved as preview.png in the run folder; a terminal shows nothing
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def paused(self) -> bool:
-        return False
-
-    def finish(self) -> None:
-        if self._open_line:
-            self.stream.write("\n")
-            self._open_line = False
-
-
-def _bar(fraction: float | None, width: int = 20) -> str:
-    filled = int(round(width * min(max(fraction or 0.0, 0.0), 1.0)))
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from workbench.augment.spec import PRESETS, AugmentSpec, CropSpec, ViewSpec, preset
-from workbench.augment.views import _sample_crop, denormalize, make_views, prepare
+from workbench.augment.views import _Draws, _sample_crop, denormalize, make_views, prepare
 from workbench.errors import ConfigError
 
 
@@ -180,7 +180,7 @@ def test_rotation_turns_each_sample_its_own_angle_with_black_corners():
 
 def test_crop_sampling_follows_scale_and_ratio():
     crop = CropSpec(scale=(0.2, 0.5), ratio=(0.5, 2.0))
-    top, left, h, w = _sample_crop(crop, 2000, 64, 64, torch.Generator().manual_seed(0))
+    top, left, h, w = _sample_crop(crop, 64, 64, _Draws(torch.Generator().manual_seed(0), slice(0, 2000), 2000))
     area = h * w / 64**2
     assert area.min() > 0.15 and area.max() < 0.56  # the rounding to whole pixels widens the range a little
     assert (w / h).min() > 0.45 and (w / h).max() < 2.2
@@ -191,9 +191,28 @@ def test_crop_sampling_follows_scale_and_ratio():
 def test_crop_falls_back_to_a_central_crop():
     # a 4:1 box of at least 90% of a square image never fits: torchvision then takes the central crop
     crop = CropSpec(scale=(0.9, 1.0), ratio=(4.0, 5.0))
-    top, left, h, w = _sample_crop(crop, 16, 32, 32, torch.Generator().manual_seed(0))
+    top, left, h, w = _sample_crop(crop, 32, 32, _Draws(torch.Generator().manual_seed(0), slice(0, 16), 16))
     assert torch.equal(w, torch.full((16,), 32.0)) and torch.equal(h, torch.full((16,), 8.0))
     assert torch.equal(top, torch.full((16,), 12.0)) and torch.equal(left, torch.zeros(16))
+
+
+@pytest.mark.parametrize("name", ["simclr", "byol", "light"])
+@pytest.mark.parametrize("parts", [2, 3])
+def test_a_slice_of_a_global_batch_gets_exactly_its_rows_views(name, parts):
+    """Under torchrun each process augments its rows of the global batch; together they are the one-process views."""
+    spec, x = preset(name), _images(12)
+    whole = make_views(spec, x, 7)
+    size = len(x) // parts
+    sliced = [
+        make_views(spec, x[r * size : (r + 1) * size], 7, sample_offset=r * size, global_batch=len(x))
+        for r in range(parts)
+    ]
+    for v, view in enumerate(whole):
+        assert torch.equal(torch.cat([s[v] for s in sliced]), view)
+    other_seed = make_views(spec, x[:size], 8, sample_offset=0, global_batch=len(x))
+    assert not torch.equal(other_seed[0], whole[0][:size])
+    with pytest.raises(ValueError, match="do not fit in a global batch"):
+        make_views(spec, x[:size], 7, sample_offset=len(x) - 1, global_batch=len(x))
 
 
 def test_denormalize_inverts_prepare():

@@ -31,21 +31,37 @@ _JITTER = (
 )
 
 
-def make_views(spec: AugmentSpec, images: torch.Tensor, generator: torch.Generator | int) -> list[torch.Tensor]:
+def make_views(
+    spec: AugmentSpec,
+    images: torch.Tensor,
+    generator: torch.Generator | int,
+    *,
+    sample_offset: int = 0,
+    global_batch: int | None = None,
+) -> list[torch.Tensor]:
     """Draw len(spec.views) augmented views of a batch.
 
     images: uint8 (B, 3, H, W) on any device. Returns one float32 (B, 3, S, S) tensor per view,
     S = spec.output_size or H, normalised with spec.mean/std, on images.device. `generator` is a CPU
     torch.Generator (advanced by the call) or an int seed for a fresh one: same seed, same views.
+
+    Under torchrun a process holds rows [sample_offset, sample_offset + B) of a global batch of `global_batch`
+    images: every parameter is then drawn for the whole global batch and cut to those rows, so each image gets the
+    augmentation it would get in one process, whatever the number of processes.
     """
     _check_images(images)
     spec.validate()
-    gen = _cpu_generator(generator)
+    total = images.shape[0] if global_batch is None else global_batch
+    if not 0 <= sample_offset <= total - images.shape[0]:
+        raise ValueError(
+            f"rows {sample_offset}..{sample_offset + images.shape[0]} do not fit in a global batch of {total}."
+        )
+    draws = _Draws(_cpu_generator(generator), slice(sample_offset, sample_offset + images.shape[0]), total)
     size = _output_size(spec, images)
     if images.shape[0] == 0:  # an empty batch (e.g. a filtered preview): nothing to draw
         return [torch.empty(0, 3, size, size, device=images.device) for _ in spec.views]
     x = images.float().div_(255.0)  # (B, 3, H, W) in [0, 1], shared by all views
-    return [_normalize(spec, _draw_view(view, x, size, gen)) for view in spec.views]
+    return [_normalize(spec, _draw_view(view, x, size, draws)) for view in spec.views]
 
 
 def prepare(spec: AugmentSpec, images: torch.Tensor) -> torch.Tensor:
@@ -63,36 +79,36 @@ def denormalize(spec: AugmentSpec, views: torch.Tensor) -> torch.Tensor:
 # ---- one view ------------------------------------------------------------------------------------
 
 
-def _draw_view(view: ViewSpec, x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+def _draw_view(view: ViewSpec, x: torch.Tensor, size: int, draws: _Draws) -> torch.Tensor:
     """(B, 3, H, W) in [0, 1] -> one augmented view (B, 3, size, size) in [0, 1]."""
-    x = _geometry(view, x, size, gen)
-    x = _color_jitter(view.color_jitter, x, gen)
+    x = _geometry(view, x, size, draws)
+    x = _color_jitter(view.color_jitter, x, draws)
     if _active(view.grayscale):
-        pick = _coin(x.shape[0], view.grayscale.p, gen)
+        pick = draws.coin(view.grayscale.p)
         if pick.any():
             x = _where(pick, ops.grayscale(x).expand_as(x), x)
     if _active(view.blur):
-        x = _blur(view, x, gen)
+        x = _blur(view, x, draws)
     if _active(view.solarize):
-        pick = _coin(x.shape[0], view.solarize.p, gen)
+        pick = draws.coin(view.solarize.p)
         if pick.any():
             x = _where(pick, ops.solarize(x, view.solarize.threshold), x)
     return x
 
 
-def _geometry(view: ViewSpec, x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+def _geometry(view: ViewSpec, x: torch.Tensor, size: int, draws: _Draws) -> torch.Tensor:
     """Crop, flips and rotation as one affine resample per sample: (B, 3, H, W) -> (B, 3, size, size).
 
     Without crop or rotation nothing needs resampling: a plain resize (as in prepare) and exact flips.
     """
     bsz, _, height, width = x.shape
     if view.crop.enabled:
-        box = _sample_crop(view.crop, bsz, height, width, gen)
+        box = _sample_crop(view.crop, height, width, draws)
     else:  # the whole image, resized (squashed if not square) like prepare()
         box = (torch.zeros(bsz), torch.zeros(bsz), torch.full((bsz,), float(height)), torch.full((bsz,), float(width)))
     no = torch.zeros(bsz, dtype=torch.bool)
-    hflip = _coin(bsz, view.hflip.p, gen) if _active(view.hflip) else no
-    vflip = _coin(bsz, view.vflip.p, gen) if _active(view.vflip) else no
+    hflip = draws.coin(view.hflip.p) if _active(view.hflip) else no
+    vflip = draws.coin(view.vflip.p) if _active(view.vflip) else no
     rotate = _active(view.rotation) and view.rotation.degrees > 0
     if not (view.crop.enabled or rotate):
         # Nothing to resample: the antialiased resize of prepare(), then exact flips.
@@ -104,15 +120,15 @@ def _geometry(view: ViewSpec, x: torch.Tensor, size: int, gen: torch.Generator) 
         return x
     angle = torch.zeros(bsz)
     if rotate:
-        pick = _coin(bsz, view.rotation.p, gen)
-        angle = torch.where(pick, _uniform(bsz, -view.rotation.degrees, view.rotation.degrees, gen), angle)
+        pick = draws.coin(view.rotation.p)
+        angle = torch.where(pick, draws.uniform(-view.rotation.degrees, view.rotation.degrees), angle)
     theta = ops.affine_theta(box, (height, width), hflip, vflip, angle).to(x.device, x.dtype)
     clip = ops.rotation_theta(angle).to(x.device, x.dtype) if rotate else None
     return ops.warp(x, theta, size, clip)
 
 
 def _sample_crop(
-    crop: CropSpec, n: int, height: int, width: int, gen: torch.Generator
+    crop: CropSpec, height: int, width: int, draws: _Draws
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """torchvision's RandomResizedCrop.get_params for n samples at once -> (top, left, h, w), each (n,).
 
@@ -120,8 +136,8 @@ def _sample_crop(
     log-uniform in `ratio`; each sample keeps its first try that fits, else the central fallback crop.
     """
     f64 = torch.float64
-    scale = _uniform((n, _TRIES), crop.scale[0], crop.scale[1], gen, f64)
-    aspect = torch.exp(_uniform((n, _TRIES), math.log(crop.ratio[0]), math.log(crop.ratio[1]), gen, f64))
+    scale = draws.uniform(crop.scale[0], crop.scale[1], _TRIES, dtype=f64)
+    aspect = torch.exp(draws.uniform(math.log(crop.ratio[0]), math.log(crop.ratio[1]), _TRIES, dtype=f64))
     area = height * width * scale
     w = torch.round(torch.sqrt(area * aspect))  # (n, 10) candidate sizes in pixels
     h = torch.round(torch.sqrt(area / aspect))
@@ -132,8 +148,8 @@ def _sample_crop(
     w = torch.where(found, w.gather(1, first).squeeze(1), float(fallback_w))
     h = torch.where(found, h.gather(1, first).squeeze(1), float(fallback_h))
     # a uniform integer offset in [0, H - h] (randint's range), centred for the fallback
-    top = torch.floor(torch.rand(n, generator=gen, dtype=f64) * (height - h + 1))
-    left = torch.floor(torch.rand(n, generator=gen, dtype=f64) * (width - w + 1))
+    top = torch.floor(draws.rand(dtype=f64) * (height - h + 1))
+    left = torch.floor(draws.rand(dtype=f64) * (width - w + 1))
     top = torch.where(found, top, torch.div(height - h, 2, rounding_mode="floor"))
     left = torch.where(found, left, torch.div(width - w, 2, rounding_mode="floor"))
     return top.float(), left.float(), h.float(), w.float()
@@ -149,7 +165,7 @@ def _central_crop(crop: CropSpec, height: int, width: int) -> tuple[int, int]:
     return height, width
 
 
-def _color_jitter(jitter: ColorJitterSpec, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _color_jitter(jitter: ColorJitterSpec, x: torch.Tensor, draws: _Draws) -> torch.Tensor:
     """RandomApply(ColorJitter, p) per sample; the four operations run in one random order per batch.
 
     A sample that is not picked gets the neutral factor (1, or a hue shift of 0), which leaves it
@@ -157,14 +173,13 @@ def _color_jitter(jitter: ColorJitterSpec, x: torch.Tensor, gen: torch.Generator
     """
     if not _active(jitter):
         return x
-    bsz = x.shape[0]
-    pick = _coin(bsz, jitter.p, gen)
-    order = torch.randperm(len(_JITTER), generator=gen).tolist()
+    pick = draws.coin(jitter.p)
+    order = torch.randperm(len(_JITTER), generator=draws.gen).tolist()  # one order for the whole global batch
     factors = {}
     for name, _, neutral in _JITTER:  # drawn in a fixed order, whatever the order of application
         amount = getattr(jitter, name)
         if amount > 0:
-            drawn = _uniform(bsz, neutral - amount, neutral + amount, gen)
+            drawn = draws.uniform(neutral - amount, neutral + amount)
             factors[name] = torch.where(pick, drawn, neutral).to(x.device)
     if not pick.any():
         return x
@@ -175,11 +190,11 @@ def _color_jitter(jitter: ColorJitterSpec, x: torch.Tensor, gen: torch.Generator
     return x
 
 
-def _blur(view: ViewSpec, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _blur(view: ViewSpec, x: torch.Tensor, draws: _Draws) -> torch.Tensor:
     """Gaussian blur on the picked samples only (blur is the costly kernel), sigma uniform per sample."""
-    bsz, size = x.shape[0], x.shape[-1]
-    pick = _coin(bsz, view.blur.p, gen)
-    sigma = _uniform(bsz, view.blur.sigma[0], view.blur.sigma[1], gen)
+    size = x.shape[-1]
+    pick = draws.coin(view.blur.p)
+    sigma = draws.uniform(view.blur.sigma[0], view.blur.sigma[1])
     if not pick.any():
         return x
     side = max(3, int(round(view.blur.kernel_fraction * size)))
@@ -196,15 +211,24 @@ def _active(part: object) -> bool:
     return bool(getattr(part, "enabled", True)) and getattr(part, "p", 1.0) > 0
 
 
-def _coin(n: int, p: float, gen: torch.Generator) -> torch.Tensor:
-    """(n,) bool on the CPU, each True with probability p."""
-    return torch.rand(n, generator=gen) < p
+class _Draws:
+    """Per-sample random numbers for this batch's rows of a global batch of `total` samples, all from one CPU
+    generator: each draw is made for the whole global batch and cut to `rows`, so a sample's parameters depend on
+    its place in the global batch, never on how it is split across processes (with one process rows is all)."""
 
+    def __init__(self, gen: torch.Generator, rows: slice, total: int):
+        self.gen, self.rows, self.total = gen, rows, total
 
-def _uniform(
-    shape: int | tuple[int, ...], low: float, high: float, gen: torch.Generator, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    return low + (high - low) * torch.rand(shape, generator=gen, dtype=dtype)
+    def rand(self, *trailing: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Uniform [0, 1) of shape (B, *trailing) on the CPU."""
+        return torch.rand((self.total, *trailing), generator=self.gen, dtype=dtype)[self.rows]
+
+    def coin(self, p: float) -> torch.Tensor:
+        """(B,) bool, each True with probability p."""
+        return self.rand() < p
+
+    def uniform(self, low: float, high: float, *trailing: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return low + (high - low) * self.rand(*trailing, dtype=dtype)
 
 
 def _where(pick: torch.Tensor, changed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 
 from workbench import dist
 from workbench.config import ExperimentConfig
-from workbench.data import ImageSet, demo_dataset_path, load_images
+from workbench.data import ImageSet, default_cache_dir, demo_dataset_path, load_images
 from workbench.engine.checkpoints import CheckpointPolicy
 from workbench.engine.devices import resolve_device
 from workbench.engine.monitor import end_epoch
@@ -25,7 +25,7 @@ from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.runs import SCAN_REPORT_FILE, RunDir
 from workbench.engine.trainer import StepResult, Trainer, output_size
-from workbench.errors import Cancelled, TrainingError
+from workbench.errors import Cancelled, ConfigError, TrainingError
 from workbench.files import ensure_outside
 from workbench.methods import resolve_config
 
@@ -56,17 +56,30 @@ class _Position:
 
 def load_data(config: ExperimentConfig, reporter: Reporter, root: str | Path | None = None) -> ImageSet:
     """Scan and decode `root` (default: the configured folder, or the built-in demo) once, at the training
-    resolution and with the run's cache and worker settings."""
+    resolution and with the run's cache and worker settings.
+
+    Under torchrun the images are decoded once per machine: the first process of each machine decodes them into
+    the disk cache (`data.cache_dir`, else the user's cache folder) while the others wait, then read that cache."""
     root = Path(root or config.data.path or demo_dataset_path())
-    reporter.message(f"Reading images from {root} ...")
-    return load_images(
-        root,
-        config.data.image_size,
-        cache_dir=config.data.cache_dir,
-        workers=config.train.workers,
-        progress=reporter.progress,
-        should_stop=reporter.should_stop,
-    )
+    cache_dir = config.data.cache_dir
+    several = dist.world_size() > 1
+    if several:
+        cache_dir = cache_dir or str(default_cache_dir())
+        if dist.local_rank() != 0:
+            dist.barrier()
+    try:
+        reporter.message(f"Reading images from {root} ...")
+        return load_images(
+            root,
+            config.data.image_size,
+            cache_dir=cache_dir,
+            workers=config.train.workers,
+            progress=reporter.progress,
+            should_stop=reporter.should_stop,
+        )
+    finally:
+        if several and dist.local_rank() == 0:
+            dist.barrier()  # the machine's other processes now read the cache
 
 
 def fit(
@@ -82,20 +95,26 @@ def fit(
     reporter = reporter or NullReporter()
     config.validate()
     config = resolve_config(config)  # the method's encoder and hyper-parameters, as saved in config.json
-    device = resolve_device(config.train.device)
-    main = dist.is_main_process()
+    device = dist.device_for(resolve_device(config.train.device))
+    main, rank, world = dist.is_main_process(), dist.rank(), dist.world_size()
 
     # ---- run folder and data (read before a new run folder is made, so bad data leaves nothing behind) ----------
     ensure_outside(run_dir, config.data.path or demo_dataset_path(), "the run folder")
     run = RunDir.open(run_dir) if resume else None
     data = images if images is not None else load_data(config, reporter)
     reporter.message(data.report.summary())
-    run = _write_run_files(run, run_dir, config, data, main)
     n_images = len(data)
     if n_images < 2:
         raise TrainingError(f"Training needs at least 2 readable images; the folder has {n_images}.")
-    batch_size = min(config.train.batch_size, n_images)
+    batch_size = min(config.train.batch_size, n_images)  # the global batch, split evenly over the processes
+    if batch_size % world:
+        raise ConfigError(
+            f"The batch of {batch_size} images (train.batch_size, the global batch) does not split evenly over "
+            f"{world} processes; choose a multiple of {world}."
+        )
+    local_batch = batch_size // world
     steps_per_epoch = n_images // batch_size
+    run = _write_run_files(run, run_dir, config, data, main)
     pool = _image_pool(data, device)
 
     # ---- model, optimizer and where to start -----------------------------------------------------------------
@@ -119,32 +138,36 @@ def fit(
         run.set_status("running", step=pos.step)
     clock = _Clock(pos.time_s, pos.step, budget)
     checkpoints = CheckpointPolicy(config.train, save, pos.time_s)
+    out_of_time = budget is not None and pos.time_s >= budget
     loss: float | None = None
     epoch_losses: list[float] = []
     status = "finished"
     trainer.method.train()
     try:
-        while pos.step < total_steps and not clock.out_of_time():
+        while pos.step < total_steps and not out_of_time:
             order = _epoch_order(n_images, config.train.seed, pos.epoch)
             while pos.epoch_step < steps_per_epoch and pos.step < total_steps:
-                if _wait_while_paused(reporter, clock):
+                if world == 1 and _wait_while_paused(reporter, clock):  # pausing is the app's, on one process
                     raise Cancelled
-                if clock.out_of_time():
-                    break
                 started = time.perf_counter()
-                start = pos.epoch_step * batch_size
-                batch = pool[order[start : start + batch_size].to(pool.device)].to(device, non_blocking=True)
-                progress = max((pos.step + 1) / total_steps, clock.elapsed() / budget if budget else 0.0)
-                result = trainer.step(trainer.views(batch, pos.step), progress, pos.step)
+                start = pos.epoch_step * batch_size + rank * local_batch  # this process's slice of the batch
+                batch = pool[order[start : start + local_batch].to(pool.device)].to(device, non_blocking=True)
+                progress = max((pos.step + 1) / total_steps, pos.time_s / budget if budget else 0.0)
+                views = trainer.views(batch, pos.step, rank * local_batch, batch_size)
+                result = trainer.step(views, progress, pos.step)
                 images_per_s = batch_size / max(time.perf_counter() - started, 1e-9)
-                pos.step, pos.epoch_step, pos.time_s = pos.step + 1, pos.epoch_step + 1, clock.elapsed()
+                stop, elapsed = _agree(reporter.should_stop(), clock.elapsed(), device)
+                pos.step, pos.epoch_step, pos.time_s = pos.step + 1, pos.epoch_step + 1, elapsed
+                out_of_time = budget is not None and elapsed >= budget
                 loss = result.loss
                 epoch_losses.append(loss)
                 _log_step(run, reporter, result, pos, clock, total_steps, images_per_s, main)
                 previewer.maybe(pos.epoch + 1, pos.time_s)
                 checkpoints.after_step(pos.time_s)
-                if reporter.should_stop():
+                if stop:
                     raise Cancelled
+                if out_of_time:
+                    break
             if pos.epoch_step >= steps_per_epoch:  # a whole epoch is done
                 end_epoch(
                     run, trainer.method, data, trainer.spec, config, device, pos.epoch, pos.step, epoch_losses,
@@ -153,7 +176,7 @@ def fit(
                 previewer.maybe(pos.epoch + 1, clock.elapsed())
                 pos.epoch, pos.epoch_step, epoch_losses = pos.epoch + 1, 0, []
                 checkpoints.after_epoch(pos.epoch, clock.elapsed())
-        message = f"time budget of {budget:g} s reached" if clock.out_of_time() else f"finished {pos.step} steps"
+        message = f"time budget of {budget:g} s reached" if out_of_time else f"finished {pos.step} steps"
     except Cancelled:
         status, message = "stopped", f"stopped by the user at step {pos.step}; resume to continue"
     except (TrainingError, torch.OutOfMemoryError) as exc:
@@ -182,14 +205,25 @@ def _write_run_files(
     run: RunDir | None, run_dir: str | Path, config: ExperimentConfig, data: ImageSet, main: bool
 ) -> RunDir:
     """The run folder, created (or, resumed, its config updated: stop criteria may have been extended), with the
-    scan report of the data it trains on."""
-    if run is None:
-        run = RunDir.create(run_dir, config)
-    elif main:
-        run.save_config(config)
+    scan report of the data it trains on. Only the main process writes; the others wait until it has."""
     if main:
+        if run is None:
+            run = RunDir.create(run_dir, config)
+        else:
+            run.save_config(config)
         run.save_json(SCAN_REPORT_FILE, data.report.to_dict())
-    return run
+    dist.barrier()
+    return run if run is not None else RunDir(run_dir)
+
+
+def _agree(stop: bool, elapsed_s: float, device: torch.device) -> tuple[bool, float]:
+    """What every process decides on after a step: stop if any process was asked to (Ctrl+C, SIGTERM, the app's
+    Stop), and the training time as the processes' mean, so budgets, schedules and checkpoints agree."""
+    world = dist.world_size()
+    if world == 1:
+        return stop, elapsed_s
+    total = dist.all_reduce_sum(torch.tensor([float(stop), elapsed_s], dtype=torch.float64, device=device)).tolist()
+    return total[0] > 0, total[1] / world
 
 
 def _image_pool(data: ImageSet, device: torch.device) -> torch.Tensor:
@@ -258,9 +292,6 @@ class _Clock:
 
     def elapsed(self) -> float:
         return self.offset + time.perf_counter() - self.t0 - self.paused_s
-
-    def out_of_time(self) -> bool:
-        return self.budget is not None and self.elapsed() >= self.budget
 
     def eta(self, step: int, total: int) -> float | None:
         """Seconds left at this process's own speed, capped by what is left of the time budget."""

@@ -62,7 +62,7 @@ def end_epoch(
     labelled) on a fixed image subset; appended to epochs.csv and reported. Returns the values."""
     values: dict[str, float] = {"loss": sum(losses) / max(len(losses), 1)}
     every = config.train.monitor_every_epochs
-    if every and (epoch + 1) % every == 0:
+    if main and every and (epoch + 1) % every == 0:  # the main process alone: the others would compute the same
         values.update(epoch_metrics(method, data, spec, config, device))
         method.train()
     if main:

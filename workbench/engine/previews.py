@@ -82,7 +82,7 @@ class Previewer:
     ) -> None:
         self.method, self.spec, self.run, self.reporter, self.main = method, spec, run, reporter, main
         self.every_s = every_s
-        self.enabled = bool(method.generative)
+        self.enabled = bool(method.generative) and main  # one process draws it (the same on every one)
         self.last_s: float | None = None
         self.images: torch.Tensor | None = None
         if self.enabled:

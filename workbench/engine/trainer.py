@@ -2,18 +2,23 @@
 
 `Trainer` holds what a step needs (method, optimizer, grad scaler, autocast dtype, augment spec, memory format) so
 that fit() reads as the loop alone. One step is
-    uint8 batch (B, 3, S, S) -> views(batch, step) -> method.step(views) -> loss, values -> backward -> optimizer
-and is the one place the torchrun issue changes for DDP.
+    uint8 batch (b, 3, S, S) -> views(batch, step) -> model(views) -> loss, values -> backward -> optimizer
+Under torchrun the method's BatchNorms become global-batch ones and `model` is the method wrapped in
+DistributedDataParallel (its forward is `step`); the batch is this process's slice of the global batch, its views
+are drawn per global sample, and the logged loss and values are averaged over processes, so every process logs
+(and checks for NaN) the same numbers. With one process `model` is the method itself.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from workbench import dist
 from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.engine.devices import autocast_dtype
@@ -48,7 +53,9 @@ class Trainer:
     def __init__(self, config: ExperimentConfig, device: torch.device, n_images: int):
         self.config, self.device = config, device
         torch.manual_seed(config.train.seed)
-        self.method = build_method(config)
+        self.method = dist.convert_batchnorm(build_method(config), device)
+        if dist.rank() > 0:  # the same initial weights everywhere, but each process its own noise (masks, GAN z)
+            torch.manual_seed(config.train.seed * 1_000_003 + dist.rank())
         self.method.set_dataset_size(n_images)  # before a resume loads the state (e.g. MoCo's queue capacity)
         self.method.encoder.resolve_representation(config.model.representation)  # an unknown name fails now
         n_views = self.method.n_views
@@ -57,13 +64,28 @@ class Trainer:
         self.method.to(device)
         if self.channels_last:
             self.method.to(memory_format=torch.channels_last)
+        self.model = self.method
+        if dist.world_size() > 1:
+            ddp = torch.nn.parallel.DistributedDataParallel
+            # BatchNorm statistics are global and queues gathered, so buffers are equal everywhere without a
+            # broadcast per step (torch 2.14 renames broadcast_buffers to forward_sync_buffers).
+            no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters else None
+            self.model = ddp(
+                self.method,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                **{no_sync or "broadcast_buffers": False},
+            )
         self.optimizer = build_optimizer(self.method, config.optim)
         self.amp_dtype = autocast_dtype(device, config.train.precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
 
-    def views(self, batch: torch.Tensor, step: int) -> list[torch.Tensor]:
-        """The augmented views of a uint8 batch for the 0-based `step` (the same for a resumed run)."""
-        views = make_views(self.spec, batch, step_seed(self.config.train.seed, step))
+    def views(
+        self, batch: torch.Tensor, step: int, offset: int = 0, global_batch: int | None = None
+    ) -> list[torch.Tensor]:
+        """The augmented views of a uint8 batch for the 0-based `step` (the same for a resumed run); `batch` is rows
+        [offset, offset + b) of the step's global batch."""
+        seed = step_seed(self.config.train.seed, step)
+        views = make_views(self.spec, batch, seed, sample_offset=offset, global_batch=global_batch)
         if self.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         return views
@@ -74,9 +96,9 @@ class Trainer:
         set_lr(self.optimizer, lr)
         amp = self.amp_dtype
         with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            out = self.method.step(views)
+            out = self.model(views)
         logged = torch.stack([out.loss.detach().float()] + [v.float() for v in out.values.values()])
-        loss, *values = logged.tolist()  # one device sync per step
+        loss, *values = (dist.all_reduce_sum(logged) / dist.world_size()).tolist()  # one device sync per step
         if not math.isfinite(loss):
             raise TrainingError(non_finite_message(self.config, step + 1, loss))
         self.optimizer.zero_grad(set_to_none=True)

@@ -87,6 +87,11 @@ class Method(nn.Module):
         """Loss and logged values for one batch; `views` holds `n_views` tensors (B, 3, H, W)."""
         raise NotImplementedError
 
+    def forward(self, views: list[Tensor]) -> StepOutput:
+        """`step(views)`: the engine calls the method through forward, so that DistributedDataParallel's hooks run
+        when it wraps the method under torchrun."""
+        return self.step(views)
+
     def on_step_end(self, progress: float) -> None:
         """Called after each optimizer step with training progress in [0, 1] (momentum encoders update here)."""
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from workbench import dist
 from workbench.config import MethodConfig
 from workbench.losses.gan import DCGANLoss
 from workbench.methods.base import Method, StepOutput, register_method
@@ -83,6 +84,7 @@ class GAN(Method):
     @torch.no_grad()
     def _track_range(self, x: Tensor) -> None:
         low, high = x.float().amin(dim=(0, 2, 3)), x.float().amax(dim=(0, 2, 3))  # (3,) each
+        low, high = dist.gather(low[None]).amin(0), dist.gather(high[None]).amax(0)  # over the global batch
         seen = self.range_seen
         self.image_low.copy_(torch.where(seen, torch.minimum(self.image_low, low), low))
         self.image_high.copy_(torch.where(seen, torch.maximum(self.image_high, high), high))
