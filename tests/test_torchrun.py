@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,15 @@ checkpoint_every_s = {checkpoint_every_s}
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     return write_class_folder(tmp_path_factory.mktemp("data") / "images", per_class=32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def user_cache(tmp_path_factory):
+    """Under torchrun the images go through the disk cache, by default the user's: keep the tests' out of it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
+        patch.setenv("LOCALAPPDATA", os.environ["XDG_CACHE_HOME"])
+        yield
 
 
 def env() -> dict[str, str]:
@@ -97,7 +107,7 @@ def assert_same_curve(got: list[float], expected: list[float], rtol: float = 2e-
         assert abs(a - b) <= rtol * abs(b), f"step {step}: {a} vs {b} ({got} vs {expected})"
 
 
-@pytest.mark.parametrize("method", ["simclr", "barlow-twins", "byol"])
+@pytest.mark.parametrize("method", ["simclr", "barlow-twins", "byol", "moco-v2"])  # moco: a gathered queue
 def test_two_processes_give_the_one_process_loss_curve(images, tmp_path, method):
     config = config_file(tmp_path)
     run(one_process(*train_args(images, config, tmp_path / "one", method, 6)), tmp_path)
@@ -106,6 +116,33 @@ def test_two_processes_give_the_one_process_loss_curve(images, tmp_path, method)
     assert_same_curve(losses(tmp_path / "two"), losses(tmp_path / "one"))
     saved = torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)
     assert saved["position"]["step"] == 6 and not any(k.startswith("module.") for k in saved["model"])
+
+
+def test_the_cluster_form_trains_across_two_machines(images, tmp_path):
+    """torchrun's multi-machine form, two "machines" of one process each on this host, rendezvous over c10d: each is
+    its machine's first process, so each decodes the images into the shared cache, and the run is the same."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = config_file(tmp_path)
+    common = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}"]
+    args = train_args(images, config, tmp_path / "two", "simclr", 6)
+    machines = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", *common, f"--node_rank={r}", "-m", "workbench", *args],
+            cwd=tmp_path,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for r in (0, 1)
+    ]
+    for machine in machines:
+        _, err = machine.communicate(timeout=240)
+        assert machine.returncode == 0, err[-3000:]
+    run(one_process(*train_args(images, config, tmp_path / "one", "simclr", 6)), tmp_path)
+    assert_same_curve(losses(tmp_path / "two"), losses(tmp_path / "one"))
 
 
 def test_a_batch_that_does_not_split_evenly_is_one_sentence(images, tmp_path):

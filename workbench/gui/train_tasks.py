@@ -1,4 +1,5 @@
-"""Qt-free parts of the Train workspace: the registry catalog, the step buffer, run names, the curves' helpers.
+"""Qt-free parts of the Train workspace: the registry catalog, the step buffer, run names, the curves' helpers, and
+the follower of a run that another process writes.
 
 Nothing is signalled per step: fit() appends each StepReport to a lock-protected StepBuffer and the GUI drains
 it from a timer at most ~20 times a second (throttling at the source, as STYLE.md asks).
@@ -19,9 +20,13 @@ import numpy as np
 from workbench.catalogue import EncoderInfo, MethodInfo
 from workbench.config import ExperimentConfig
 from workbench.engine.report import StepReport
-from workbench.engine.runs import STEP_FIELDS  # the per-step curves, in buffer column order (run-format knowledge)
+from workbench.engine.run_summary import MetricsFollower, RunSummary, curve_array, read_summary
+from workbench.engine.runs import STEP_FIELDS, RunDir, read_csv  # STEP_FIELDS: the curves' columns, in buffer order
+from workbench.errors import RunError
 
 COLLAPSE_FRACTION = 0.3  # warn when the embedding std falls below this fraction of its best value so far
+ENDED_STATUSES = ("finished", "stopped", "failed")  # a followed run that reaches one of these is no longer written
+STALE_S = 60  # a followed run with no new step for this long says so (its writer may have been killed)
 
 
 @dataclass
@@ -102,6 +107,165 @@ def new_run_dir(runs_dir: Path, config: ExperimentConfig, now: float | None = No
 # folder's layout is known there only.
 
 
+@dataclass
+class FollowUpdate:
+    """What one poll of a followed run found since the previous poll."""
+
+    name: str
+    status: str  # run.json's status ("unknown" while it is missing or being replaced)
+    message: str
+    step: int  # the furthest of run.json's step and the last complete metrics row's
+    rows: np.ndarray  # (N, 4) float64 in STEP_FIELDS order: the complete metrics rows new since the previous poll
+    restarted: bool  # metrics.csv was replaced (a resume trimmed it): `rows` are the whole curve again, redraw
+    epochs: list[tuple[int, dict[str, float]]] | None  # every epoch so far when epochs.csv changed, else None
+    preview: bytes | None  # preview.png (a generative method's samples) when it changed, else None
+    epoch: int | None  # the last row's epoch
+    total_steps: int | None  # planned steps (None when a time budget bounds the run, or before the scan report)
+    eta_s: float | None  # at the speed seen in the rows read so far
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED_STATUSES
+
+
+class RunFollower:
+    """Polls a run folder that another process writes (the CLI, torchrun on a cluster with the folder mounted) and
+    never writes into it. `poll()` reads run.json first and the logs after it: a final status is written after the
+    last row, so the poll that sees it also gets every row. Call it on a worker thread, one poll at a time (the
+    folder may be on a slow network mount)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.run = RunDir(self.path)
+        self.summary: RunSummary | None = None  # read until the scan report (the image count) is there
+        self._metrics = MetricsFollower(self.run.metrics_path)
+        self._stamps: dict[Path, tuple[int, int]] = {}  # (mtime_ns, size) of epochs.csv / preview.png when last read
+        self._first: tuple[float, float] | None = None  # (step, time_s) of the first row read: the writer's speed
+        self._last: dict[str, str] | None = None
+
+    def poll(self, state: Any = None) -> FollowUpdate:
+        """RunError (one sentence) when the folder is not a run; otherwise what changed since the previous poll."""
+        if self.summary is None or self.summary.images is None:
+            RunDir.open(self.path)  # "does not exist" / "is not a run folder" sentences
+            self.summary = read_summary(self.path)
+            if self.summary is None:
+                raise RunError(f"'{self.path}' is not a run folder (its config.json cannot be read).")
+        status = self.run.status()
+        rows = self._metrics.read()
+        restarted = self._metrics.restarted
+        if restarted:
+            self._first = None
+        array = curve_array(rows)
+        if rows:
+            self._last = rows[-1]
+            if self._first is None:
+                self._first = (_number(rows[0], "step"), _number(rows[0], "time_s"))
+        step = max(_int(status.get("step")), int(array[-1, 0]) if len(array) else 0, self.summary.step)
+        preview = self._changed(self.run.preview_path)
+        total = planned_steps(self.summary.config, self.summary.images)
+        return FollowUpdate(
+            name=self.path.name,
+            status=str(status.get("status", "unknown")),
+            message=str(status.get("message", "")),
+            step=step,
+            rows=array,
+            restarted=restarted,
+            epochs=read_epochs(self.run.epochs_path) if self._changed(self.run.epochs_path) else None,
+            preview=_read_bytes(self.run.preview_path) if preview else None,
+            epoch=_int(self._last.get("epoch")) if self._last else None,
+            total_steps=total,
+            eta_s=self._eta(step, total),
+        )
+
+    def _changed(self, path: Path) -> bool:
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        stamp = (st.st_mtime_ns, st.st_size)
+        changed = self._stamps.get(path) != stamp
+        self._stamps[path] = stamp
+        return changed
+
+    def _eta(self, step: int, total: int | None) -> float | None:
+        if self._first is None or self._last is None:
+            return None
+        step0, t0 = self._first
+        step1, t1 = _number(self._last, "step"), _number(self._last, "time_s")
+        rate = (step1 - step0) / (t1 - t0) if t1 > t0 and step1 > step0 else 0.0
+        budget = (self.summary.config.get("train") or {}).get("time_budget_s") if self.summary else None
+        eta = (total - step) / rate if total is not None and rate > 0 else None
+        if isinstance(budget, int | float) and math.isfinite(t1):
+            left = max(float(budget) - t1, 0.0)
+            eta = left if eta is None else min(eta, left)
+        return eta
+
+
+def follow_text(update: FollowUpdate, quiet_s: float) -> str:
+    """The progress bar's line for a followed run; `quiet_s`: seconds since its last new row."""
+    if update.ended:  # the engine's message often starts with the status ("finished 300 steps")
+        how = update.message if update.message.startswith(update.status) else f"{update.status}: {update.message}"
+        return f"{update.name} {how if update.message else update.status} (followed)"
+    done = f"step {update.step:,}/{update.total_steps:,}" if update.total_steps else f"step {update.step:,}"
+    epoch = f" · epoch {update.epoch}" if update.epoch is not None else ""
+    stale = f" · no new step for {format_eta(quiet_s)}" if quiet_s >= STALE_S else ""
+    return f"following {update.name} · {update.status}{epoch} · {done} · ETA {format_eta(update.eta_s)}{stale}"
+
+
+def planned_steps(config: dict[str, Any], images: int | None) -> int | None:
+    """Steps a run's saved config plans (epochs x full batches, capped by max_steps), as fit() counts them; None when
+    only a time budget bounds it or the image count is not known yet."""
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    max_steps = train.get("max_steps") if isinstance(train.get("max_steps"), int) else None
+    if train.get("time_budget_s") is not None and max_steps is None:
+        return None
+    if not images:
+        return max_steps
+    batch = min(max(_int(train.get("batch_size")) or 256, 1), images)
+    total = max(_int(train.get("epochs")), 1) * (images // batch)
+    return min(total, max_steps) if max_steps is not None else total
+
+
+def read_epochs(path: Path) -> list[tuple[int, dict[str, float]]] | None:
+    """epochs.csv as (epoch, {name: value}) rows (unreadable cells left out); None when it cannot be read now."""
+    try:
+        rows = read_csv(path)
+    except (OSError, ValueError):  # being replaced, or damaged
+        return None
+    epochs = []
+    for row in rows:
+        values = {}
+        for key, text in row.items():
+            try:
+                values[key] = float(text)
+            except (TypeError, ValueError):
+                continue
+        if "epoch" in values:
+            epochs.append((int(values.pop("epoch")), values))
+    return epochs
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _number(row: dict[str, str], key: str) -> float:
+    try:
+        return float(row.get(key, "nan"))
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(float(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def ema(values: np.ndarray, alpha: float = 0.1, start: float | None = None) -> np.ndarray:
     """Exponential moving average of a 1-D array, continuing from `start` (the previous last EMA value)."""
     out = np.empty_like(values, dtype=np.float64)
@@ -110,6 +274,19 @@ def ema(values: np.ndarray, alpha: float = 0.1, start: float | None = None) -> n
         acc = float(v) if acc is None else acc + alpha * (float(v) - acc)
         out[i] = acc
     return out
+
+
+def progress_line(last: StepReport, budget_s: float, paused: bool) -> tuple[int, int, str]:
+    """(maximum, value, text) of the progress bar for the newest step: steps out of the total, or the time used
+    out of the budget (in thousandths) when the run stops on time; ETA and, for contrastive methods, the MI bound."""
+    mi = last.values.get("mi_bound")
+    extra = f" · MI bound {mi:.2f}" if mi is not None else ""
+    if last.total_steps:
+        maximum, value, done = last.total_steps, last.step, f"step {last.step:,}/{last.total_steps:,}"
+    else:
+        maximum, value, done = 1000, int(1000 * min(last.time_s / budget_s, 1.0)), f"step {last.step:,}"
+    pause = " — paused" if paused else ""
+    return maximum, value, f"epoch {last.epoch} · {done} · ETA {format_eta(last.eta_s)}{extra}{pause}"
 
 
 def format_eta(seconds: float | None) -> str:

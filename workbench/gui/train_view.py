@@ -3,6 +3,10 @@
 Training runs on its own QThread (TrainingJob) that calls the engine's fit() unchanged, the job being the reporter;
 a QTimer drains its buffer and redraws at most REDRAW_HZ times a second, so the window never freezes.
 Stop finishes the current step and leaves a resumable run. Run alone: `python -m workbench.gui.train_view [DIR]`.
+
+Run on a cluster… saves the recipe as a config file and shows the torchrun / Slurm lines (widgets/cluster_dialog.py).
+Follow run… shows a run that another process writes (the CLI, torchrun with the folder mounted) with the same curves,
+polled read-only once a second off the GUI thread (widgets/run_follow.py), until it ends.
 """
 
 from __future__ import annotations
@@ -15,12 +19,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
+    QFileDialog,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -33,18 +33,13 @@ from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.signals import emit
 from workbench.gui.train_job import TrainingJob
-from workbench.gui.train_tasks import (
-    Catalog,
-    format_eta,
-    health_text,
-    load_catalog,
-    new_run_dir,
-    spec_transforms,
-)
+from workbench.gui.train_tasks import Catalog, health_text, load_catalog, new_run_dir, progress_line
+from workbench.gui.widgets.cluster_dialog import ClusterDialog
 from workbench.gui.widgets.curves import LiveCurves
+from workbench.gui.widgets.run_follow import RunFollowing
 from workbench.gui.widgets.runs_list import RunsPanel
 from workbench.gui.widgets.sample_preview import SamplePreview
-from workbench.gui.widgets.train_form import TrainForm
+from workbench.gui.widgets.train_settings import TrainControls, TrainSettings, augment_summary
 from workbench.gui.worker import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -74,45 +69,18 @@ class TrainView(QWidget):
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.folder = ""
         self._spec_source: Callable[[], AugmentSpec] = lambda: preset("light")
-        self.form = TrainForm()
-        self.recommended = QPushButton("Recommended")
-        self.recommended.setToolTip("The engine's default recipe (keeps the folder, augmentation and image size)")
+        left = TrainSettings()
+        self.form, self.recommended, self.cluster_button = left.form, left.recommended, left.cluster_button
+        self.augment_summary = left.augment_summary
         self.recommended.clicked.connect(self.use_recommended)
-        self.augment_summary = QLabel()
-        self.augment_summary.setWordWrap(True)
-        self.augment_summary.setTextFormat(Qt.TextFormat.RichText)
+        self.cluster_button.clicked.connect(self.open_cluster_dialog)
         self.augment_summary.linkActivated.connect(lambda _: emit(self.open_augment))
-        scroll = QScrollArea()
-        scroll.setWidget(self.form)
-        scroll.setWidgetResizable(True)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.recommended)
-        left_layout.addWidget(scroll, 1)
-        left_layout.addWidget(self.augment_summary)
-        left.setMinimumWidth(330)
-
-        self.start_button, self.pause_button, self.stop_button = (
-            QPushButton("Start"),
-            QPushButton("Pause"),
-            QPushButton("Stop"),
-        )
-        self.start_button.setToolTip("Train a new run with these settings")
-        self.pause_button.setToolTip("Pause (the paused time is not counted) or resume the running training")
-        self.stop_button.setToolTip("Finish the current step, save a checkpoint and stop (the run can be resumed)")
+        controls = TrainControls()
+        self.start_button, self.pause_button, self.stop_button = controls.start, controls.pause, controls.stop
+        self.progress, self.health = controls.progress, controls.health
         self.start_button.clicked.connect(lambda: self.start())
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        self.health = QLabel("Per-epoch health appears after the first epoch.")
-        self.health.setWordWrap(True)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
-            buttons.addWidget(button)
-        buttons.addWidget(self.progress, 1)
         self.curves = LiveCurves()
         self.samples = SamplePreview()  # generative methods: reconstructions / samples, live
         self.runs_panel = RunsPanel(self.runs_dir)
@@ -121,6 +89,9 @@ class TrainView(QWidget):
         self.runs_panel.refresh_button.clicked.connect(self.refresh_runs)
         self.runs_panel.resume_requested.connect(lambda path: self.start(path))
         self.runs_panel.explore_requested.connect(lambda path: emit(self.explore_requested, path))
+        self.runs_panel.follow_requested.connect(self.follow)
+        self.follow_button = self.runs_panel.follow_button
+        self.follow_button.clicked.connect(self._follow_clicked)
         right_split = QSplitter(Qt.Orientation.Vertical)
         right_split.addWidget(self.curves)
         right_split.addWidget(self.samples)
@@ -129,8 +100,7 @@ class TrainView(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addLayout(buttons)
-        right_layout.addWidget(self.health)
+        right_layout.addWidget(controls)
         right_layout.addWidget(right_split, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -152,6 +122,13 @@ class TrainView(QWidget):
         self.last_result = None
         self.timer = QTimer(self, interval=1000 // REDRAW_HZ)
         self.timer.timeout.connect(self.flush)
+        self.following = RunFollowing(self.curves, self.samples, self.progress, self)
+        self.following.failed.connect(self.failed)
+        self.following.status.connect(self.status)
+        self.following.epochs.connect(self._followed_epochs)
+        self.following.changed.connect(self._update_buttons)
+        self.following.ended.connect(self._follow_ended)
+        self.cluster_dialog: ClusterDialog | None = None
         self._update_buttons()
         self.refresh_runs()
         self.refresh_spec()
@@ -166,11 +143,7 @@ class TrainView(QWidget):
         self.refresh_spec()
 
     def refresh_spec(self) -> None:
-        spec = self._spec_source()
-        views = "; ".join(f"view {i + 1}: {', '.join(spec_transforms(v)) or 'none'}" for i, v in enumerate(spec.views))
-        self.augment_summary.setText(
-            f'Augmentation <b>{spec.name}</b> ({views}). <a href="augment">Edit in Augment</a>'
-        )
+        self.augment_summary.setText(augment_summary(self._spec_source()))
 
     def load_catalog(self) -> None:
         """Fill the encoder/method/device controls from the registries (on a worker: they import torch)."""
@@ -205,6 +178,8 @@ class TrainView(QWidget):
             return False
         try:
             if resume_dir is not None:
+                if self.is_following() and Path(resume_dir) == self.followed:
+                    raise WorkbenchError(f"Run '{Path(resume_dir).name}' is followed here: stop following it first.")
                 config = RunDir.open(resume_dir).load_config()
                 self.form.set_config(config)
                 run_dir, resume = Path(resume_dir), True
@@ -216,6 +191,7 @@ class TrainView(QWidget):
         except (WorkbenchError, OSError) as exc:
             emit(self.failed, str(exc))
             return False
+        self.following.forget()
         self.curves.clear()
         self.samples.clear()
         self._best_std = 0.0
@@ -272,6 +248,9 @@ class TrainView(QWidget):
                 self.flush()  # record how it ended (status, run list) while the widgets still exist
             else:
                 log.error("the training thread did not stop within 120 s")
+        self.following.shutdown()
+        if self.cluster_dialog is not None:
+            self.cluster_dialog.shutdown()
         self.catalog_runner.shutdown()
         self.timer.stop()
 
@@ -291,30 +270,18 @@ class TrainView(QWidget):
             self.samples.set_image(*preview)
         for epoch, values in epochs:
             self.curves.append_epoch(epoch, values)
-            self._best_std = max(self._best_std, values.get("std", 0.0))
-            text, collapsing = health_text(values, self._best_std)
-            warn = " <b style='color:#b00'>Collapse warning: the std of the embeddings is falling towards zero.</b>"
-            self.health.setText(f"Epoch {epoch}: {text}{warn if collapsing else ''}")
+            self._show_health(epoch, values)
         if epochs:  # the running run's row: step, loss and kNN so far
             self.refresh_runs()
         if len(rows) and not self._listed:  # the run folder exists once steps arrive: list it as running
             self._listed = True
             self.refresh_runs()
             self.runs.select(self.run_dir)
-        last = buffer.last
-        if last is not None and len(rows):
-            mi = last.values.get("mi_bound")
-            extra = f" · MI bound {mi:.2f}" if mi is not None else ""
-            if last.total_steps:
-                self.progress.setRange(0, last.total_steps)
-                self.progress.setValue(last.step)
-                done = f"step {last.step:,}/{last.total_steps:,}"
-            else:
-                self.progress.setRange(0, 1000)
-                self.progress.setValue(int(1000 * min(last.time_s / self._budget, 1.0)))
-                done = f"step {last.step:,}"
-            pause = " — paused" if self._paused else ""
-            self.progress.setFormat(f"epoch {last.epoch} · {done} · ETA {format_eta(last.eta_s)}{extra}{pause}")
+        if buffer.last is not None and len(rows):
+            maximum, value, text = progress_line(buffer.last, self._budget, self._paused)
+            self.progress.setRange(0, maximum)
+            self.progress.setValue(value)
+            self.progress.setFormat(text)
         self.curves.redraw()
         if self.job.finished and not self._job_done:  # the thread's result is in: report it once
             self.job.wait(10.0)  # fit() has returned; the thread is ending (never drop a running QThread)
@@ -323,6 +290,66 @@ class TrainView(QWidget):
             if self.job.error is not None:
                 self._failed(self.job.error)
             self._running_changed(False)
+
+    def _show_health(self, epoch: int, values: dict[str, float]) -> None:
+        self._best_std = max(self._best_std, values.get("std", 0.0))
+        text, collapsing = health_text(values, self._best_std)
+        warn = " <b style='color:#b00'>Collapse warning: the std of the embeddings is falling towards zero.</b>"
+        self.health.setText(f"Epoch {epoch}: {text}{warn if collapsing else ''}")
+
+    # ---- a run on a cluster
+    def open_cluster_dialog(self) -> ClusterDialog | None:
+        """Save what Start would train as a config file and show the torchrun lines (None: the recipe is invalid)."""
+        try:
+            config = self.config()
+            config.validate()
+        except WorkbenchError as exc:
+            emit(self.failed, str(exc))
+            return None
+        if self.cluster_dialog is not None:  # a new dialog on the form's current settings
+            self.cluster_dialog.close()
+            self.cluster_dialog.deleteLater()
+        self.cluster_dialog = ClusterDialog.for_recipe(config, self.runs_dir, self)
+        return self.cluster_dialog
+
+    # ---- following a run that another process writes
+    @property
+    def followed(self) -> Path | None:
+        """The run another process writes whose curves are shown (still polled while `is_following()`)."""
+        return self.following.path
+
+    def is_following(self) -> bool:
+        return self.following.is_following()
+
+    def follow(self, run_dir: str | Path) -> bool:
+        """Show a run that another process writes, live, reading only; False while this window trains."""
+        if self.is_training():
+            if Path(run_dir) != self.run_dir:
+                emit(self.status, "Stop the training in this window to follow another run.")
+            return False
+        self._best_std = 0.0
+        self.health.setText("Per-epoch health appears after the first epoch.")
+        self.following.follow(run_dir)
+        self.runs.select(Path(run_dir))
+        return True
+
+    def _follow_clicked(self) -> None:
+        if self.following.is_following():
+            self.following.stop()
+            return
+        start = self.runs_dir if self.runs_dir.is_dir() else Path.home()
+        folder = QFileDialog.getExistingDirectory(self, "Follow a run folder that another process writes", str(start))
+        if folder:
+            self.follow(folder)
+
+    def _followed_epochs(self, epochs: list[tuple[int, dict[str, float]]]) -> None:
+        self._best_std = 0.0
+        for epoch, values in epochs:
+            self._show_health(epoch, values)
+
+    def _follow_ended(self, run_dir: Path) -> None:
+        self.refresh_runs()
+        self.runs.select(run_dir)
 
     # ---- slots
     def _catalog_loaded(self, catalog: Catalog) -> None:
@@ -362,15 +389,20 @@ class TrainView(QWidget):
         self.stop_button.setEnabled(running)
         self.recommended.setEnabled(not running)
         self.form.setEnabled(not running)
-        self.runs_panel.update_buttons(running)
+        self.follow_button.setEnabled(not running)
+        self.follow_button.setText("Stop following" if self.is_following() else "Follow run…")
+        self.runs_panel.update_buttons(
+            running, self.run_dir if running else None, self.followed if self.is_following() else None
+        )
 
     def refresh_runs(self) -> None:
         self.runs.set_runs(list_runs(self.runs_dir))
 
     def _runs_selected(self, paths: list[Path]) -> None:
         # The live (or last) run is drawn in full; the other selected runs are overlaid as EMA lines.
-        self.curves.set_overlays({p.name: read_loss_curve(p) for p in paths if p != self.run_dir})
-        if not self.is_training():
+        shown = (self.followed,) if self.followed is not None else (self.run_dir,)
+        self.curves.set_overlays({p.name: read_loss_curve(p) for p in paths if p not in shown})
+        if not self.is_training() and self.followed is None:
             self.samples.load_run(paths[0] if len(paths) == 1 else self.run_dir)
         self._update_buttons()
 

@@ -99,6 +99,11 @@ class LiveCurves(QWidget):
         self.epochs.append((epoch, dict(values)))
         self._dirty = True
 
+    def set_epochs(self, epochs: list[tuple[int, dict[str, float]]]) -> None:
+        """Replace the per-epoch points (a followed run's epochs.csv, read whole: it is small)."""
+        self.epochs = [(epoch, dict(values)) for epoch, values in epochs]
+        self._dirty = True
+
     def clear(self) -> None:
         for series in self.series.values():
             series.clear()

@@ -1,5 +1,6 @@
 """The runs list: one row per run folder (name, date, status, method, encoder, images, final loss, kNN), and the
-panel around it with Refresh, Resume and Explore."""
+panel around it with Refresh, Resume, Explore and Follow. Double-clicking a run that another process is writing (status
+"running", not the one this window trains) asks to follow it; double-clicking any other run asks to explore it."""
 
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ class RunsPanel(QWidget):
 
     resume_requested = Signal(object)  # Path
     explore_requested = Signal(object)  # Path
+    follow_requested = Signal(object)  # Path of a running run that another process writes
 
     def __init__(self, runs_dir: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -101,25 +103,41 @@ class RunsPanel(QWidget):
         self.resume_button.setToolTip("Continue the selected stopped run from its last checkpoint")
         self.explore_button = QPushButton("Explore run")
         self.explore_button.setToolTip("See what the selected run learned: its embeddings map in Explore")
+        self.follow_button = QPushButton("Follow run…")  # the Train workspace picks the folder and follows it
+        self.follow_button.setToolTip("Watch a run that another process writes (the CLI, torchrun on a cluster)")
         self.resume_button.clicked.connect(lambda: self._request(self.resume_requested, "resumable"))
         self.explore_button.clicked.connect(lambda: self._request(self.explore_requested, "explorable"))
-        self.list.itemDoubleClicked.connect(lambda *_: self._request(self.explore_requested, "explorable"))
+        self.list.itemDoubleClicked.connect(lambda *_: self._double_clicked())
+        self.list.setToolTip("Double-click a running run to follow it live, any other run to explore it")
+        self.live: Path | None = None  # the run this window trains (never followed)
+        self.followed: Path | None = None  # the run followed now (never resumed meanwhile)
         bar = QHBoxLayout()
         bar.addWidget(QLabel(f"<b>Runs</b> in {runs_dir} — select several to overlay their loss"))
         bar.addStretch(1)
-        for button in (self.refresh_button, self.resume_button, self.explore_button):
+        for button in (self.refresh_button, self.resume_button, self.explore_button, self.follow_button):
             bar.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.list, 1)
 
-    def update_buttons(self, training: bool) -> None:
+    def update_buttons(self, training: bool, live: Path | None = None, followed: Path | None = None) -> None:
+        """`live`: the run this window trains; `followed`: the run another process writes that is followed now."""
+        self.live, self.followed = live, followed
         runs = self.list.selected_runs()
-        self.resume_button.setEnabled(not training and any(r.resumable for r in runs))
+        self.resume_button.setEnabled(not training and any(r.resumable and r.path != followed for r in runs))
         self.explore_button.setEnabled(len(runs) == 1 and runs[0].explorable)
+
+    def _double_clicked(self) -> None:
+        runs = self.list.selected_runs()
+        if len(runs) == 1 and runs[0].status == "running" and runs[0].path != self.live:
+            emit(self.follow_requested, runs[0].path)
+        else:
+            self._request(self.explore_requested, "explorable")
 
     def _request(self, signal: Signal, ability: str) -> None:
         runs = [r for r in self.list.selected_runs() if getattr(r, ability)]
+        if ability == "resumable":
+            runs = [r for r in runs if r.path != self.followed]
         if runs and (ability != "resumable" or self.resume_button.isEnabled()):
             emit(signal, runs[0].path)

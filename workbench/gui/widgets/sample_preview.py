@@ -48,6 +48,12 @@ class SamplePreview(QWidget):
         else:
             self._show(pixmap, f"<b>Reconstructions / samples</b> — {run_dir.name}")
 
+    def set_png(self, data: bytes, title: str) -> None:
+        """Show a PNG read elsewhere (a followed run's preview.png, read on a worker thread)."""
+        pixmap = QPixmap()
+        if pixmap.loadFromData(data, "PNG"):
+            self._show(pixmap, f"<b>Reconstructions / samples</b> — {title}")
+
     def clear(self) -> None:
         self._pixmap, self.epoch = None, None
         self.picture.clear()
