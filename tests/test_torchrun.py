@@ -155,6 +155,26 @@ def test_a_batch_that_does_not_split_evenly_is_one_sentence(images, tmp_path):
     assert not (tmp_path / "run").exists()  # checked before anything is written
 
 
+def test_a_time_budget_and_a_non_finite_loss_end_every_process_at_the_same_step(images, tmp_path):
+    """The processes agree on their clock and on the loss, so neither ending leaves one of them waiting."""
+    config = config_file(tmp_path)
+    budget = [*train_args(images, config, tmp_path / "budget", "simclr", 100_000), "--time-budget", "3"]
+    done = run(torchrun(*budget), tmp_path)
+    assert "status: finished" in done.stdout
+    status = (tmp_path / "budget" / "run.json").read_text()
+    assert "time budget of 3 s reached" in status
+    steps = len(losses(tmp_path / "budget"))
+    saved = torch.load(tmp_path / "budget" / "checkpoints" / "last.pt", weights_only=True)["position"]
+    assert saved["step"] == steps and 3 <= saved["time_s"] < 10
+
+    explode = [*train_args(images, config, tmp_path / "nan", "simclr", 50), "--lr", "1e12"]
+    failed = subprocess.run(torchrun(*explode), cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=240)
+    assert failed.returncode != 0
+    assert failed.stderr.count("so training stopped (the last good weights are saved)") == 2  # both, same step
+    assert "error (process 1): The loss became" in failed.stderr
+    assert '"status": "failed"' in (tmp_path / "nan" / "run.json").read_text()
+
+
 def _worker_pids(parent: int) -> dict[int, int]:
     """{RANK: pid} of torchrun's workers (Linux /proc)."""
     found = {}
