@@ -32,6 +32,7 @@ from workbench.augment.spec import AugmentSpec, list_presets, preset
 from workbench.config import DataConfig, ExperimentConfig
 from workbench.data.scan import ScanReport
 from workbench.errors import WorkbenchError
+from workbench.files import atomic_write_text
 from workbench.gui.augment_tasks import DecodedCache, Preview, check_export_folder, compute_preview, export_views
 from workbench.gui.signals import emit
 from workbench.gui.widgets.preview_grid import PreviewGrid
@@ -188,7 +189,7 @@ class AugmentView(QWidget):
         self.set_spec(preset(name))
 
     def save_spec(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.spec().to_dict(), indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(path, json.dumps(self.spec().to_dict(), indent=2) + "\n")
 
     def load_spec(self, path: str | Path) -> None:
         """Load a JSON spec; a bad file raises WorkbenchError with the reason (the dialog shows it in the banner)."""
