@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from workbench.analysis.embed import embed_images, raw_pixels
+from workbench.analysis.embed import embed_images, prepared_pixels, raw_pixels
 from workbench.analysis.knn import knn_top1
 from workbench.analysis.probe import linear_probe_top1
 from workbench.cli import main as cli_main
@@ -104,8 +104,10 @@ def main() -> None:
         key = "" if rep == chosen else f"_{rep}"
         result[f"knn_top1{key}"] = round(score("last", True, rep), 4)
         result[f"knn_top1_untrained{key}"] = round(score("last", False, rep), 4)
+    train_pixels = prepared_pixels(train.images, config.augment)  # the fair baseline of `workbench eval`
+    mean = train_pixels.mean(0)
     result["knn_top1_raw"] = round(
-        knn_top1(raw_pixels(train.images), train.labels, raw_pixels(test.images), test_labels), 4
+        knn_top1(train_pixels - mean, train.labels, raw_pixels(test.images, config.augment, mean), test_labels), 4
     )
     _, encoder = load_encoder(out, device="cpu")
     rep = chosen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,9 +159,11 @@ def test_embed_with_umap_adds_a_2d_map(trained_run, capsys, tmp_path):
     warm_up_umap().join(timeout=240)
 
 
-def test_eval_prints_one_json_line(trained_run, capsys):
-    data, run = trained_run
-    code, out, _ = run_cli(capsys, "eval", str(run), "--train", str(data), "--test", str(data))
+def test_eval_prints_one_json_line(trained_run, capsys, tmp_path):
+    _, run = trained_run
+    train = write_class_folder(tmp_path / "train", per_class=6, seed=11)
+    test = write_class_folder(tmp_path / "test", per_class=4, seed=12)  # another seed: disjoint from train
+    code, out, _ = run_cli(capsys, "eval", str(run), "--train", str(train), "--test", str(test))
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == 1
@@ -176,6 +179,19 @@ def test_eval_prints_one_json_line(trained_run, capsys):
     ):
         assert isinstance(result[key], float), key
     assert 0.0 <= result["knn_top1"] <= 1.0
+
+
+def test_eval_refuses_a_test_folder_that_shares_images_with_train(trained_run, capsys, tmp_path):
+    data, run = trained_run
+    assert_one_sentence_error(
+        *run_cli(capsys, "eval", str(run), "--train", str(data), "--test", str(data))[::2], "same folder"
+    )
+    test = write_class_folder(tmp_path / "test", per_class=4, seed=12)
+    first = next(p for p in sorted(Path(data).rglob("*.png")))
+    shutil.copy(first, test / first.parent.name / "copy.png")
+    assert_one_sentence_error(
+        *run_cli(capsys, "eval", str(run), "--train", str(data), "--test", str(test))[::2], "shares 1 of its"
+    )
 
 
 def test_bad_input_gets_one_sentence(trained_run, capsys, tmp_path):
@@ -210,8 +226,8 @@ def test_bad_input_gets_one_sentence(trained_run, capsys, tmp_path):
         *run_cli(capsys, "train", "--data", str(data), "--out", out, "--batch-size", "1")[::2], "batch_size"
     )
     assert_one_sentence_error(
-        *run_cli(capsys, "train", "--out", str(run), "--resume", "--method", "simclr")[::2],
-        "cannot change when resuming",
+        *run_cli(capsys, "train", "--out", str(run), "--resume", "--method", "byol")[::2],
+        "--method: simclr in the run, byol now",
     )
     assert_one_sentence_error(
         *run_cli(capsys, "embed", str(run), "--data", str(data), "--out", str(data / "inside.npz"))[::2],
@@ -233,6 +249,20 @@ def test_hostile_folder_trains_reports_every_skipped_file_and_stays_untouched(ca
     saved = json.loads((tmp_path / "run" / "scan_report.json").read_text())
     assert {Path(s["path"]).name for s in saved["skipped"]} >= set(HOSTILE_BAD)
     assert folder_fingerprint(root) == before
+
+
+def test_resume_takes_the_original_command_and_refuses_only_what_changed(capsys, tmp_path):
+    data = write_class_folder(tmp_path / "images", per_class=4)
+    run = str(tmp_path / "run")
+    original = ["train", "--data", str(data), "--out", run, "--seed", "0", *TINY]
+    assert run_cli(capsys, *original, "--max-steps", "1")[0] == 0
+    code, out, _ = run_cli(capsys, *original, "--max-steps", "2", "--resume")  # the same command plus --resume
+    assert code == 0 and "steps: 2" in out
+    changed = [*original[: -len(TINY) - 1], "1", *TINY]  # --seed 1
+    assert_one_sentence_error(
+        *run_cli(capsys, *changed, "--max-steps", "3", "--resume")[::2], "--seed: 0 in the run, 1 now", "--epochs"
+    )
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["seed"] == 0
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

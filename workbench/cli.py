@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import signal
@@ -16,7 +17,6 @@ from workbench.console import ConsoleReporter
 from workbench.errors import ConfigError, WorkbenchError
 
 EXIT_USER_ERROR = 2
-STOP_FLAGS = ("epochs", "max_steps", "time_budget", "device", "workers")  # what --resume may change
 TORCHRUN_HELP = """\
 several GPUs or machines (PyTorch's torchrun; the same flags or config, --batch-size is the global batch):
   one machine, N processes:
@@ -140,16 +140,17 @@ def _list() -> int:
     return 0
 
 
-def _build_config(args: argparse.Namespace):
+def _build_config(args: argparse.Namespace, base=None):
+    """The config the flags describe: over --config (else the defaults), or over `base` (a resumed run's config)."""
     from workbench.augment.spec import preset
     from workbench.config import ExperimentConfig, MethodConfig, load_config
 
-    config = load_config(args.config) if args.config else ExperimentConfig()
+    config = base if base is not None else load_config(args.config) if args.config else ExperimentConfig()
     if args.preset:
         config.augment = preset(args.preset)
     if args.method is not None and args.method != config.method.name:
         config.method = MethodConfig(name=args.method)  # another method: its own defaults, not the file's values
-    if args.image_size is not None:
+    if args.image_size is not None and (base is None or args.image_size != config.data.image_size):
         config.data.image_size = args.image_size
         config.augment.output_size = None  # views follow the training resolution
     for flag, section, field in (
@@ -191,24 +192,18 @@ def _train(args: argparse.Namespace) -> int:
 
     from workbench import dist
     from workbench.engine.fit import fit
+    from workbench.engine.resume import check_resume_config
     from workbench.engine.runs import RunDir
+    from workbench.methods import resolve_config
 
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR, the run to continue.")
-        changed = [
-            f"--{k.replace('_', '-')}"
-            for k, v in vars(args).items()
-            if v is not None and k not in STOP_FLAGS + ("out", "resume", "command") and v is not False
-        ]
-        if changed:
-            raise ConfigError(
-                f"{', '.join(changed)} cannot change when resuming; only --epochs, --max-steps, "
-                "--time-budget, --device and --workers can."
-            )
-        config = RunDir.open(args.out).load_config()
-        _apply_stop_flags(config, args)
-        config.validate()
+        # The flags (the original command's, typically) over the run's config, or with --config the config a new
+        # run would get; refused only where a value differs from the run's.
+        saved = RunDir.open(args.out).load_config()
+        config = _build_config(args, base=None if args.config else copy.deepcopy(saved))
+        check_resume_config(saved, resolve_config(config), args.out, labels=_flag_labels())
     else:
         config = _build_config(args)
     out = Path(args.out) if args.out else None
@@ -240,6 +235,25 @@ def _train(args: argparse.Namespace) -> int:
             f"time: {result.time_s:.0f} s"
         )
     return 0
+
+
+def _flag_labels() -> dict[str, str]:
+    """Config fields -> the flag that sets them, for messages (a field without a flag keeps its dotted name)."""
+    labels = {
+        "data.path": "--data",
+        "data.image_size": "--image-size",
+        "model.encoder": "--encoder",
+        "method.name": "--method",
+        "optim.lr": "--lr",
+        "train.batch_size": "--batch-size",
+        "train.seed": "--seed",
+        "train.epochs": "--epochs",
+        "train.max_steps": "--max-steps",
+        "train.time_budget_s": "--time-budget",
+        "train.device": "--device",
+        "train.workers": "--workers",
+    }
+    return labels | {f"method.{name}": f"--{name.replace('_', '-')}" for name in hyperparameters()}
 
 
 def _first_line(exc: BaseException) -> str:

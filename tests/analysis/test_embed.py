@@ -80,11 +80,47 @@ def test_empty_input_gives_zero_rows_of_the_representation_width():
     assert z.shape == (0, 6) and z.dtype == np.float32
 
 
-def test_raw_pixels_flattens_to_unit_range():
-    x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
-    x[1] = 255
-    p = raw_pixels(x)
-    assert p.shape == (2, 48) and p.dtype == np.float32
-    assert p[0].max() == 0.0 and p[1].min() == 1.0
+def test_raw_pixels_are_the_normalised_input_centred_on_the_given_mean():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(5, 3, 4, 4), dtype=np.uint8)
+    spec = AugmentSpec(mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    normalised = (x / 255.0 - np.array(spec.mean)[:, None, None]) / np.array(spec.std)[:, None, None]
+    flat = normalised.reshape(5, -1)
+    p = raw_pixels(torch.from_numpy(x), spec)
+    assert p.shape == (5, 48) and p.dtype == np.float32
+    np.testing.assert_allclose(p, flat - flat.mean(axis=0), atol=1e-5)  # default: centred on its own mean
+    train_mean = rng.normal(size=48)
+    np.testing.assert_allclose(raw_pixels(torch.from_numpy(x), spec, train_mean), flat - train_mean, atol=1e-5)
     with pytest.raises(ValueError, match="uint8"):
-        raw_pixels(x.float())
+        raw_pixels(torch.from_numpy(x).float(), spec)
+
+
+def test_raw_pixels_are_resized_to_the_encoders_input_size():
+    x = torch.full((2, 3, 8, 8), 128, dtype=torch.uint8)
+    assert raw_pixels(x, AugmentSpec(output_size=16)).shape == (2, 3 * 16 * 16)
+
+
+def test_a_brightness_shared_by_every_image_leaves_the_raw_pixel_knn_unchanged():
+    from workbench.analysis.knn import knn_top1
+
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.integers(0, 200, size=(40, 3, 6, 6), dtype=np.uint8))
+    y = rng.integers(0, 2, size=40)
+    x[y == 1, 0] = torch.clamp(x[y == 1, 0], 0, 100) + 90  # class 1 redder: something to find
+    spec = AugmentSpec()
+
+    def raw_knn(images: torch.Tensor) -> float:
+        train = raw_pixels(images[:30], spec)  # centred on its own mean, the training mean
+        mean = raw_pixels(images[:30], spec, np.zeros(3 * 36)).mean(axis=0)
+        test = raw_pixels(images[30:], spec, mean)
+        return knn_top1(train, y[:30], test, y[30:], k=5)
+
+    brighter = x + 50  # no value passes 255
+    assert raw_knn(brighter) == raw_knn(x)
+    # Uncentred, the same offset changes every cosine similarity: the centring is what removes it.
+    uncentred = raw_pixels(x, spec, np.zeros(3 * 36)), raw_pixels(brighter, spec, np.zeros(3 * 36))
+    assert not np.allclose(
+        uncentred[0] / np.linalg.norm(uncentred[0], axis=1, keepdims=True),
+        uncentred[1] / np.linalg.norm(uncentred[1], axis=1, keepdims=True),
+        atol=1e-3,
+    )

@@ -13,13 +13,20 @@ def linear_classes(n: int, seed: int, dim: int = 32, classes: int = 3):
     return x, (x @ w).argmax(axis=1)
 
 
-def test_linearly_separable_features_are_probed_near_perfectly_and_fast():
+def test_linearly_separable_features_are_probed_near_perfectly():
+    xtr, ytr = linear_classes(600, seed=0)
+    xte, yte = linear_classes(200, seed=1)
+    assert linear_probe_top1(xtr, ytr, xte, yte) >= 0.95
+
+
+@pytest.mark.slow
+def test_the_probe_of_800_features_takes_seconds_not_minutes():
+    """A wall-clock bound, generous (about 30x a typical run) so a loaded machine does not fail it."""
     xtr, ytr = linear_classes(600, seed=0)
     xte, yte = linear_classes(200, seed=1)
     start = time.perf_counter()
-    acc = linear_probe_top1(xtr, ytr, xte, yte)
-    assert acc >= 0.95
-    assert time.perf_counter() - start < 5.0
+    linear_probe_top1(xtr, ytr, xte, yte)
+    assert time.perf_counter() - start < 30.0
 
 
 def test_features_without_label_information_probe_near_chance():

@@ -13,8 +13,9 @@ import workbench.methods  # noqa: F401  (registries: the catalog worker then imp
 from tests.gui.conftest import assert_no_work_left
 from workbench.config import ExperimentConfig
 from workbench.engine.run_summary import list_runs
-from workbench.gui.train_tasks import ema, health_text
+from workbench.gui.train_tasks import EMA_WEIGHT, DebiasedEMA, ema, health_text
 from workbench.gui.train_view import RUNS_DIR_ENV
+from workbench.gui.widgets.curves import LiveCurves
 
 
 @pytest.fixture
@@ -138,9 +139,10 @@ def test_pause_stop_and_resume_continue_the_step_numbers(qtbot, make_window, ima
     qtbot.waitUntil(lambda: last_step(view) >= 2, timeout=20_000)
     view.pause_button.click()
     assert view.pause_button.text() == "Resume" and view.progress.format().endswith("paused")
-    qtbot.wait(300)  # the step in flight finishes
+    qtbot.waitUntil(lambda: view.job.pause_polls >= 1, timeout=10_000)  # fit() waits; the step in flight is reported
     paused_at = last_step(view)
-    qtbot.wait(400)
+    polls = view.job.pause_polls
+    qtbot.waitUntil(lambda: view.job.pause_polls >= polls + 3, timeout=10_000)  # still waiting, three polls later
     assert last_step(view) == paused_at and view.is_training()
     view.pause_button.click()
     qtbot.waitUntil(lambda: last_step(view) > paused_at, timeout=10_000)
@@ -237,10 +239,54 @@ def test_overlaying_runs_and_health_warning(qtbot, make_window, image_folder, ru
     view.runs.selectAll()  # the last run is drawn live; the other selected one is overlaid
     QApplication.processEvents()
     assert list(view.curves.overlays) == [first.name] and len(view.curves.overlays[first.name].getData()[0]) == 1
-    text, collapsing = health_text({"std": 0.01, "alignment": 0.5, "knn_top1": 0.75}, best_std=0.1)
-    assert collapsing and "kNN top-1 75.0%" in text
+    text, collapsing = health_text({"std": 0.01, "alignment": 0.5, "knn_top1_train_split": 0.75}, best_std=0.1)
+    assert collapsing and "kNN (train split) 75.0%" in text
     assert not health_text({"std": 0.09}, best_std=0.1)[1]
-    assert np.allclose(ema(np.array([1.0, 1.0, 3.0]), alpha=0.5), [1.0, 1.0, 2.0])
+
+
+def debiased_ema_loop(values: list[float], w: float) -> list[float]:
+    """TensorBoard's smoothing written out: the biased average started at 0, divided by 1 - w^t."""
+    out, last = [], 0.0
+    for t, v in enumerate(values, start=1):
+        last = last * w + (1 - w) * v
+        out.append(last / (1 - w**t))
+    return out
+
+
+@pytest.mark.parametrize("w", [0.0, 0.6, 0.9, 0.99])
+def test_the_loss_ema_is_debiased_and_continues_across_chunks(w: float) -> None:
+    values = np.random.default_rng(0).normal(5.0, 1.0, 50) - np.linspace(0, 3, 50)
+    expected = debiased_ema_loop(list(values), w)
+    assert np.allclose(ema(values, w), expected)
+    smoother = DebiasedEMA(w)  # the live curve: drained in chunks of uneven size
+    chunks = [smoother(part) for part in np.split(values, [1, 4, 4, 13, 30])]
+    assert np.allclose(np.concatenate(chunks), expected)
+    assert ema(np.array([7.0]), w)[0] == pytest.approx(7.0)  # no lag toward 0 or the first value
+
+
+def test_the_ema_after_nine_steps_follows_the_loss() -> None:
+    loss = np.array([10.0, 9, 8, 7, 6, 5, 4, 3, 2])
+    assert ema(loss)[-1] == pytest.approx(3.41, abs=0.01)  # an EMA started at the first value, alpha 0.1: 7.13
+
+
+def test_the_curves_smooth_with_the_spin_box_weight_across_drains_and_a_resume(qtbot) -> None:
+    curves = LiveCurves()
+    qtbot.addWidget(curves)
+    rows = np.column_stack([np.arange(1, 21), np.linspace(4, 1, 20) ** 2, np.full(20, 0.1), np.full(20, 100.0)])
+    curves.append_steps(rows[:12])  # a resumed run: the saved curve read whole, then live drains
+    curves.append_steps(rows[12:13])
+    curves.append_steps(rows[13:])
+    assert curves.ema_weight.value() == pytest.approx(EMA_WEIGHT)
+    assert np.allclose(curves.series["ema"].view, debiased_ema_loop(list(rows[:, 1]), EMA_WEIGHT))
+    curves.ema_weight.setValue(0.6)  # recomputed whole, and the next drains continue with it
+    curves.append_steps(rows[:3])
+    assert np.allclose(curves.series["ema"].view, debiased_ema_loop(list(rows[:, 1]) + list(rows[:3, 1]), 0.6))
+    curves.set_overlays({"other": rows})
+    curves.ema_weight.setValue(0.0)
+    assert np.allclose(curves.overlays["other"].getData()[1], rows[:, 1])  # overlays follow the weight
+    curves.clear()  # a new run starts its EMA afresh
+    curves.append_steps(rows[:1])
+    assert curves.series["ema"].view.tolist() == [rows[0, 1]]
 
 
 # A run row's summary (tails of long logs, half-written files) is tested in tests/engine/test_runs.py.

@@ -1,5 +1,5 @@
-"""BYOL: the symmetrised loss against the paper's eq. (2), the EMA target with its cosine momentum schedule, and a
-bit-exact resume of the target through fit()."""
+"""BYOL: the symmetrised loss against the paper's eq. (2) and the EMA target with its cosine momentum schedule (its
+bit-exact resume through fit() is tests/engine/test_resume.py's, for every method)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import math
 import pytest
 import torch
 
-from tests.engine.test_fit import StopAfter, tiny_config
 from workbench.config import MethodConfig, OptimConfig
-from workbench.engine.fit import fit
 from workbench.engine.optim import build_optimizer
 from workbench.methods import create_method
 from workbench.methods.momentum import cosine_momentum
@@ -93,23 +91,6 @@ def test_gradients_reach_the_online_network_only() -> None:
     method.step(views()).loss.backward()
     assert all(p.grad is None for p in method.target_encoder.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.predictor.parameters())
-
-
-def test_stop_and_resume_reproduces_the_target_bit_for_bit(image_folder, tmp_path) -> None:
-    def config(max_steps: int):
-        c = tiny_config(image_folder, max_steps=max_steps, monitor_every_epochs=0)
-        c.method = MethodConfig(name="byol", **SMALL)
-        return c
-
-    fit(config(5), tmp_path / "straight")
-    fit(config(5), tmp_path / "run", reporter=StopAfter(3))
-    fit(config(5), tmp_path / "run", resume=True)
-    a = torch.load(tmp_path / "straight/checkpoints/last.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)["model"]
-    assert any(k.startswith("target_encoder.") for k in a)
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert not torch.equal(a["target_encoder.stages.0.0.weight"], a["encoder.stages.0.0.weight"])
 
 
 def test_ema_helper_is_a_plain_lerp() -> None:

@@ -74,10 +74,36 @@ def test_modes_differ_and_raw_is_the_pixels(run, image_folder, one_torch_thread)
     raw = compute_embeddings(run, image_folder, "raw", device="cpu")
     assert trained.features.shape == untrained.features.shape
     assert not np.allclose(trained.features, untrained.features)  # two steps of training changed the weights
-    assert raw.features.shape == (16, 3 * 16 * 16) and 0 <= raw.features.min() and raw.features.max() <= 1
+    assert raw.features.shape == (16, 3 * 16 * 16)
+    np.testing.assert_allclose(raw.features.mean(axis=0), 0.0, atol=1e-5)  # centred on the folder's own mean
     assert len(_cache_files(run)) == 3
     with pytest.raises(ValueError, match="mode must be one of"):
         compute_embeddings(run, image_folder, "pixels")
+
+
+def test_untrained_is_the_initial_checkpoint_and_its_cache_follows_init_pt(run, image_folder, one_torch_thread):
+    from workbench.analysis.embed import embed_images
+    from workbench.data import load_images
+    from workbench.engine.trainer import build_method
+
+    init_path = run / "checkpoints" / "init.pt"
+    init = torch.load(init_path, weights_only=True)
+    config = ExperimentConfig.from_dict(init["config"])
+    with torch.random.fork_rng(devices=[]):
+        method = build_method(config)
+    method.load_state_dict(init["model"])
+    data = load_images(image_folder, config.data.image_size, workers=0)
+    ref = embed_images(method.encoder, data.images, config.augment, representation=config.model.representation)
+    before = torch.get_rng_state()
+    first = compute_embeddings(run, image_folder, "untrained", device="cpu")
+    assert torch.equal(torch.get_rng_state(), before)
+    np.testing.assert_allclose(first.features, ref, atol=1e-5)
+    for name, tensor in init["model"].items():
+        if name.startswith("encoder.") and tensor.is_floating_point():
+            tensor.add_(0.5)
+    torch.save(init, init_path)  # other initial weights: the cached untrained features are stale
+    second = compute_embeddings(run, image_folder, "untrained", device="cpu")
+    assert not second.cached and not np.allclose(second.features, first.features)
 
 
 def test_a_changed_checkpoint_or_folder_recomputes_and_replaces_the_stale_file(run, image_folder, one_torch_thread):

@@ -13,6 +13,7 @@ from typing import Any
 _EXPORTS = {
     "embed_images": "embed",
     "raw_pixels": "embed",
+    "prepared_pixels": "embed",
     "knn_predict": "knn",
     "knn_top1": "knn",
     "linear_probe_top1": "probe",

@@ -69,10 +69,27 @@ def embed_images(
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def raw_pixels(images: torch.Tensor) -> np.ndarray:
-    """The no-learning baseline: uint8 (N, 3, S, S) -> float32 (N, 3*S*S) in [0, 1]."""
+@torch.no_grad()
+def prepared_pixels(images: torch.Tensor, spec: AugmentSpec, batch_size: int = 256) -> np.ndarray:
+    """The encoder's input, flattened: uint8 (N, 3, H, W) -> float32 (N, 3*S*S), resized and normalised with `spec`
+    exactly as `embed_images` feeds the encoder (augment.views.prepare)."""
+    from workbench.augment.views import prepare
+
     _check_images(images)
-    return (images.reshape(images.shape[0], -1).float() / 255.0).numpy()
+    chunks = [prepare(spec, images[i : i + batch_size]).flatten(1).numpy() for i in range(0, len(images), batch_size)]
+    if not chunks:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def raw_pixels(images: torch.Tensor, spec: AugmentSpec, mean: np.ndarray | None = None) -> np.ndarray:
+    """The no-learning baseline: the encoder's input (`prepared_pixels`, float32 (N, 3*S*S)) minus `mean` (3*S*S,),
+    the training images' mean; default: these images' own mean. Centred, a brightness shared by every image (a
+    constant per channel) drops out, so kNN's cosine similarity compares what differs between images."""
+    pixels = prepared_pixels(images, spec)
+    if mean is None:
+        mean = pixels.mean(axis=0) if len(pixels) else 0.0
+    return (pixels - mean).astype(np.float32, copy=False)
 
 
 @torch.no_grad()

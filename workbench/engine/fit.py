@@ -23,6 +23,7 @@ from workbench.engine.devices import resolve_device
 from workbench.engine.monitor import end_epoch
 from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
+from workbench.engine.resume import check_resume_config
 from workbench.engine.runs import SCAN_REPORT_FILE, RunDir
 from workbench.engine.trainer import StepResult, Trainer, output_size
 from workbench.errors import Cancelled, ConfigError, TrainingError
@@ -101,6 +102,8 @@ def fit(
     # ---- run folder and data (read before a new run folder is made, so bad data leaves nothing behind) ----------
     ensure_outside(run_dir, config.data.path or demo_dataset_path(), "the run folder")
     run = RunDir.open(run_dir) if resume else None
+    if run is not None:  # before anything is written: a refused resume leaves the run as it was
+        check_resume_config(run.load_config(), config, run.path)
     data = images if images is not None else load_data(config, reporter)
     reporter.message(data.report.summary())
     n_images = len(data)
@@ -131,6 +134,9 @@ def fit(
             state = {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), **trainer.state_dict()}
             run.save_checkpoint({**state, "position": vars(pos).copy()}, name)
 
+    if pos.step == 0 and not run.has_checkpoint(run.INIT_CHECKPOINT):
+        save(run.INIT_CHECKPOINT)  # the weights it starts from: the untrained baseline of eval and Explore
+
     # ---- loop --------------------------------------------------------------------------------------------------
     if main:
         run.begin_metrics(resume_step=pos.step)
@@ -151,9 +157,10 @@ def fit(
                     raise Cancelled
                 started = time.perf_counter()
                 start = pos.epoch_step * batch_size + rank * local_batch  # this process's slice of the batch
-                batch = pool[order[start : start + local_batch].to(pool.device)].to(device, non_blocking=True)
+                indices = order[start : start + local_batch]  # dataset rows of this process's slice
+                batch = pool[indices.to(pool.device)].to(device, non_blocking=True)
                 progress = max((pos.step + 1) / total_steps, pos.time_s / budget if budget else 0.0)
-                views = trainer.views(batch, pos.step, rank * local_batch, batch_size)
+                views = trainer.views(batch, pos.step, rank * local_batch, batch_size, indices)
                 result = trainer.step(views, progress, pos.step)
                 images_per_s = batch_size / max(time.perf_counter() - started, 1e-9)
                 stop, elapsed = _agree(reporter.should_stop(), clock.elapsed(), device)
@@ -237,6 +244,7 @@ def _resume(run: RunDir, trainer: Trainer, device: torch.device, reporter: Repor
         reporter.message("The run has no checkpoint yet; starting it from the beginning.")
         return _Position()
     state = run.load_checkpoint(map_location=device)
+    check_resume_config(ExperimentConfig.from_dict(state["config"]), trainer.config, run.path)
     trainer.load_state_dict(state)
     pos = _Position(**state["position"])
     reporter.message(f"Resuming at step {pos.step} (epoch {pos.epoch + 1}).")

@@ -64,6 +64,8 @@ def read_summary(path: str | Path) -> RunSummary | None:
     except OSError:
         mtime = 0.0
     method, model = config.get("method"), config.get("model")
+    epochs = _tail_rows(run.epochs_path)
+    knn = _last_number(epochs, "knn_top1_train_split")
     return RunSummary(
         path=run.path,
         name=run.path.name,
@@ -74,7 +76,7 @@ def read_summary(path: str | Path) -> RunSummary | None:
         images=len(scan["paths"]) if isinstance(scan.get("paths"), list) else None,
         step=max(_int(status.get("step")), _int(_last_number(metrics, "step"))),
         loss=None if loss is None else float(loss),
-        knn=_last_number(_tail_rows(run.epochs_path), "knn_top1"),
+        knn=knn if knn is not None else _last_number(epochs, "knn_top1"),  # runs before the rename: knn_top1
         config=config,
     )
 

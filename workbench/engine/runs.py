@@ -8,6 +8,7 @@ Layout:
     RUN/scan_report.json   what the data scan found and skipped
     RUN/preview.png        a generative method's latest reconstructions / samples
     RUN/checkpoints/last.pt and periodic epoch-NNNN.pt / time-NNNNNNs.pt snapshots
+    RUN/checkpoints/init.pt the weights the run started from (written before the first step): the untrained baseline
 Every file is replaced atomically (workbench.files), except the CSV logs, which are appended
 and trimmed back to the last checkpoint on resume so curves never hold rows the model has forgotten.
 
@@ -37,6 +38,7 @@ EPOCHS_FILE = "epochs.csv"
 SCAN_REPORT_FILE = "scan_report.json"
 PREVIEW_FILE = "preview.png"
 CHECKPOINTS_DIR = "checkpoints"
+INIT_CHECKPOINT = "init"  # checkpoints/init.pt: the initial weights, what "untrained" means in eval and Explore
 METRICS_COLUMNS = ["step", "epoch", "loss", "lr", "images_per_s", "time_s"]
 STEP_FIELDS = ("step", "loss", "lr", "images_per_s")  # the metrics columns of the per-step curves, in array order
 RESUMABLE_STATUSES = ("stopped", "failed", "running", "created")
@@ -44,6 +46,8 @@ RESUMABLE_STATUSES = ("stopped", "failed", "running", "created")
 
 class RunDir:
     """One training run's folder. Create it with `RunDir.create`, reopen it with `RunDir.open`."""
+
+    INIT_CHECKPOINT = INIT_CHECKPOINT
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -24,8 +24,10 @@ from workbench.config import ExperimentConfig
 from workbench.engine.devices import autocast_dtype
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
 from workbench.errors import TrainingError
-from workbench.methods import Method, create_method, resolve_config
+from workbench.methods import Method, StepNoise, create_method, resolve_config
 from workbench.models import create_encoder
+
+NOISE_STREAM = 0x5EED_0F_5EED  # offsets the methods' noise seeds from the augmentation's (any large constant)
 
 
 def build_method(config: ExperimentConfig) -> Method:
@@ -54,7 +56,7 @@ class Trainer:
         self.config, self.device = config, device
         torch.manual_seed(config.train.seed)
         self.method = dist.convert_batchnorm(build_method(config), device)
-        if dist.rank() > 0:  # the same initial weights everywhere, but each process its own noise (masks, GAN z)
+        if dist.rank() > 0:  # the same initial weights everywhere; any global-generator draw differs per process
             torch.manual_seed(config.train.seed * 1_000_003 + dist.rank())
         self.method.set_dataset_size(n_images)  # before a resume loads the state (e.g. MoCo's queue capacity)
         self.method.encoder.resolve_representation(config.model.representation)  # an unknown name fails now
@@ -80,14 +82,26 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
 
     def views(
-        self, batch: torch.Tensor, step: int, offset: int = 0, global_batch: int | None = None
+        self,
+        batch: torch.Tensor,
+        step: int,
+        offset: int = 0,
+        global_batch: int | None = None,
+        indices: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """The augmented views of a uint8 batch for the 0-based `step` (the same for a resumed run); `batch` is rows
-        [offset, offset + b) of the step's global batch."""
+        [offset, offset + b) of the step's global batch, the dataset images `indices` (b,). Also sets the method's
+        per-step context: its `step_noise`, and the batch's image indices (MoCo masks its own images' keys)."""
         seed = step_seed(self.config.train.seed, step)
         views = make_views(self.spec, batch, seed, sample_offset=offset, global_batch=global_batch)
         if self.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+        # The method's own randomness in this step (GAN noise, MAE masks) is, like the views, drawn for the global
+        # batch from the step's seed and cut to these rows: resumable, and the same on any number of processes.
+        rows = slice(offset, offset + batch.shape[0])
+        self.method.step_noise = StepNoise(noise_seed(self.config.train.seed, step), rows, global_batch)
+        if indices is not None:
+            self.method.set_batch_indices(indices)
         return views
 
     def step(self, views: list[torch.Tensor], progress: float, step: int) -> StepResult:
@@ -128,6 +142,11 @@ class Trainer:
 def step_seed(seed: int, step: int) -> int:
     """Augmentation seed of a step: resumable without saving generator state, distinct across steps and seeds."""
     return (seed * 1_000_003 + step * 7_919 + 17) % (2**63 - 1)
+
+
+def noise_seed(seed: int, step: int) -> int:
+    """Seed of a method's own draws in a step (methods/base.py StepNoise), a stream apart from the views'."""
+    return (step_seed(seed, step) + NOISE_STREAM) % (2**63 - 1)
 
 
 def _use_channels_last(config: ExperimentConfig, device: torch.device) -> bool:

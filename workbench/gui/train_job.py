@@ -42,6 +42,7 @@ class TrainingJob:
         self.error: str | None = None  # one sentence when the run failed
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._stop, self._pause, self._finished = threading.Event(), threading.Event(), threading.Event()
+        self._pause_polls = 0  # how often fit() found the job paused since the last set_paused (training thread)
         self._thread = _Thread(self._run)
 
     # ---- GUI thread
@@ -54,7 +55,15 @@ class TrainingJob:
         self._stop.set()
 
     def set_paused(self, paused: bool) -> None:
+        self._pause_polls = 0
         (self._pause.set if paused else self._pause.clear)()
+
+    @property
+    def pause_polls(self) -> int:
+        """How many times fit() has asked `paused()` and been told yes since the last `set_paused`: from 1 on, the
+        pause has taken effect (fit() waits before its next step, every step so far reported); each further poll
+        (about every 50 ms) shows it still waits."""
+        return self._pause_polls
 
     @property
     def finished(self) -> bool:
@@ -96,7 +105,10 @@ class TrainingJob:
         return self._stop.is_set()
 
     def paused(self) -> bool:
-        return self._pause.is_set() and not self._stop.is_set()
+        paused = self._pause.is_set() and not self._stop.is_set()
+        if paused:
+            self._pause_polls += 1  # one writer (this thread); the GUI thread only reads it
+        return paused
 
     def _run(self) -> None:
         from workbench.engine.fit import fit

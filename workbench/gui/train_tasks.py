@@ -237,7 +237,7 @@ def read_epochs(path: Path) -> list[tuple[int, dict[str, float]]] | None:
         values = {}
         for key, text in row.items():
             try:
-                values[key] = float(text)
+                values["knn_top1_train_split" if key == "knn_top1" else key] = float(text)  # older runs' name
             except (TypeError, ValueError):
                 continue
         if "epoch" in values:
@@ -266,14 +266,37 @@ def _int(value: Any) -> int:
         return 0
 
 
-def ema(values: np.ndarray, alpha: float = 0.1, start: float | None = None) -> np.ndarray:
-    """Exponential moving average of a 1-D array, continuing from `start` (the previous last EMA value)."""
-    out = np.empty_like(values, dtype=np.float64)
-    acc = start
-    for i, v in enumerate(values):
-        acc = float(v) if acc is None else acc + alpha * (float(v) - acc)
-        out[i] = acc
-    return out
+EMA_WEIGHT = 0.6  # the loss curve's default smoothing, the weight of the past: TensorBoard's default
+
+
+class DebiasedEMA:
+    """TensorBoard's smoothing of a curve that arrives in chunks: with weight w in [0, 1), the biased average started
+    at 0, b_t = w b_(t-1) + (1 - w) x_t, divided by its bias 1 - w^t, so ema_t = (1 - w) sum_(i<=t) w^(t-i) x_i /
+    (1 - w^t), a weighted mean of the points so far. Unlike an EMA started at the first value it does not lag there
+    in a short run. Calls continue the series (b and t are kept), so chunks give what one call over all would.
+    Non-finite points are skipped (drawn as NaN, the average unchanged), as TensorBoard does."""
+
+    def __init__(self, weight: float = EMA_WEIGHT) -> None:
+        if not 0.0 <= weight < 1.0:
+            raise ValueError(f"The EMA weight must be in [0, 1), got {weight}.")
+        self.weight = float(weight)
+        self.biased, self.count = 0.0, 0
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """The smoothed values (N,) of the next N points (N,), continuing the series."""
+        out = np.full(len(values), np.nan)
+        w, biased, count = self.weight, self.biased, self.count
+        for i, v in enumerate(np.asarray(values, dtype=np.float64)):
+            if np.isfinite(v):
+                biased, count = w * biased + (1.0 - w) * v, count + 1
+                out[i] = biased / (1.0 - w**count)
+        self.biased, self.count = biased, count
+        return out
+
+
+def ema(values: np.ndarray, weight: float = EMA_WEIGHT) -> np.ndarray:
+    """The debiased EMA (DebiasedEMA) of a whole 1-D array."""
+    return DebiasedEMA(weight)(values)
 
 
 def progress_line(last: StepReport, budget_s: float, paused: bool) -> tuple[int, int, str]:
@@ -310,14 +333,14 @@ def health_text(values: dict[str, float], best_std: float) -> tuple[str, bool]:
         "uniformity": "uniformity",
         "std": "std",
         "effective_rank": "eff. rank",
-        "knn_top1": "kNN top-1",
+        "knn_top1_train_split": "kNN (train split)",
         "mi_bound": "MI bound",
     }
     parts = []
     for key, label in names.items():
         if key in values and math.isfinite(values[key]):
             value = values[key]
-            parts.append(f"{label} {value:.1%}" if key == "knn_top1" else f"{label} {value:.3g}")
+            parts.append(f"{label} {value:.1%}" if key == "knn_top1_train_split" else f"{label} {value:.3g}")
     std = values.get("std")
     collapsing = std is not None and (std < 1e-3 or (best_std > 0 and std < COLLAPSE_FRACTION * best_std))
     return " · ".join(parts), collapsing

@@ -12,6 +12,7 @@ from workbench.methods import autoencoder, gan, mae, rotation  # noqa: F401  # i
 from workbench.methods.base import (
     HyperParameter,
     Method,
+    StepNoise,
     StepOutput,
     create_method,
     hyperparameters,
@@ -25,6 +26,7 @@ from workbench.methods.base import (
 __all__ = [
     "HyperParameter",
     "Method",
+    "StepNoise",
     "StepOutput",
     "create_method",
     "hyperparameters",

@@ -48,7 +48,10 @@ class Autoencoder(Method):
         """x + N(0, noise_std^2) per pixel (x itself when noise_std is 0)."""
         if self.noise_std == 0:
             return x
-        noise = torch.randn(x.shape, generator=generator).to(x.device) if generator is not None else torch.randn_like(x)
+        if generator is not None:
+            noise = torch.randn(x.shape, generator=generator).to(x.device)
+        else:  # training: the step's own noise (resumes and any number of processes draw the same)
+            noise = self.step_noise.randn(*x.shape, device=x.device)
         return x + self.noise_std * noise
 
     def reconstruct(self, x: Tensor) -> Tensor:

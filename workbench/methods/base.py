@@ -6,6 +6,7 @@ values to log. The training loop (engine/fit.py) knows nothing else about it:
     config = resolve_config(config)                 # "auto" encoder and None hyper-parameters -> the method's own
     method.set_dataset_size(n_images)               # e.g. MoCo caps its queue
     views = make_views(spec, batch, generator)      # method.n_views tensors (B, 3, H, W)
+    method.step_noise = StepNoise(seed, rows, total)  # the step's own random numbers (GAN z, MAE masks)
     out = method.step(views)                        # StepOutput(loss, values)
     out.loss.backward(); optimizer.step(); method.on_step_end(progress)
     method.preview(fixed_images)                    # generative methods: rows of images to show
@@ -34,6 +35,7 @@ from workbench.models.encoders import Encoder
 __all__ = [
     "HyperParameter",
     "Method",
+    "StepNoise",
     "StepOutput",
     "create_method",
     "hyperparameters",
@@ -49,6 +51,43 @@ __all__ = [
 class StepOutput:
     loss: Tensor  # scalar, with grad
     values: dict[str, Tensor] = field(default_factory=dict)  # detached 0-dim tensors to log, e.g. "mi_bound"
+
+
+class StepNoise:
+    """The random numbers a method draws in one step (GAN noise, MAE masks, denoising noise), from the step's own
+    seed rather than the global generator, so a resumed run draws what the uninterrupted one drew.
+
+    Like the augmentation's draws (augment/views.py), each draw is made for the whole global batch of `total`
+    samples and cut to this process's `rows`, so a sample's noise depends on its place in the global batch, never
+    on how many processes share it. The draws are made on the device asked for (CUDA has its own generator; other
+    devices draw on the CPU). `StepNoise()` (no seed, the default before a training step) uses the global generator,
+    as a method called outside fit() (tests, notebooks) expects.
+    """
+
+    def __init__(self, seed: int | None = None, rows: slice | None = None, total: int | None = None) -> None:
+        self.seed, self.rows, self.total = seed, rows, total
+        self._generators: dict[str, torch.Generator] = {}
+
+    def rand(self, batch: int, *trailing: int, device: torch.device | str = "cpu") -> Tensor:
+        """Uniform [0, 1) of shape (batch, *trailing) float32 on `device`; `batch` is this process's rows."""
+        return self._draw(torch.rand, batch, trailing, torch.device(device))
+
+    def randn(self, batch: int, *trailing: int, device: torch.device | str = "cpu") -> Tensor:
+        """Standard normal of shape (batch, *trailing) float32 on `device`."""
+        return self._draw(torch.randn, batch, trailing, torch.device(device))
+
+    def _draw(self, fn: Callable[..., Tensor], batch: int, trailing: tuple[int, ...], device: torch.device) -> Tensor:
+        if self.seed is None:
+            return fn((batch, *trailing), device=device)
+        rows = self.rows or slice(0, batch)
+        total = self.total or batch
+        if rows.stop - rows.start != batch:
+            raise ValueError(f"StepNoise holds {rows.stop - rows.start} rows of the batch, asked for {batch}.")
+        where = device if device.type == "cuda" else torch.device("cpu")
+        key = str(where)
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(where).manual_seed(self.seed)
+        return fn((total, *trailing), generator=self._generators[key], device=where)[rows].to(device)
 
 
 class Method(nn.Module):
@@ -82,6 +121,7 @@ class Method(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.config = config
+        self.step_noise = StepNoise()  # set by the Trainer before each step; draw per-step randomness from it
 
     def step(self, views: list[Tensor]) -> StepOutput:
         """Loss and logged values for one batch; `views` holds `n_views` tensors (B, 3, H, W)."""
@@ -94,6 +134,10 @@ class Method(nn.Module):
 
     def on_step_end(self, progress: float) -> None:
         """Called after each optimizer step with training progress in [0, 1] (momentum encoders update here)."""
+
+    def set_batch_indices(self, indices: Tensor) -> None:
+        """Called by the engine before each step with the dataset indices (b,) of this process's batch; e.g. MoCo
+        never scores a query against a queued key of its own image."""
 
     def set_dataset_size(self, n: int) -> None:
         """Called by fit() with the number of training images before training (and before a resume loads the

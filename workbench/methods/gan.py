@@ -104,7 +104,7 @@ class GAN(Method):
         """(d_loss, g_loss, values) for a batch of real images (B, 3, S, S)."""
         if self.training:
             self._track_range(real)
-        z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
+        z = self.step_noise.randn(real.shape[0], self.latent_dim, device=real.device)  # the step's own noise
         fake = self.generate(z)
         real_logits = self.discriminate(real)
         fake_logits = self.discriminate(fake.detach())

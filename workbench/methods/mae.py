@@ -54,8 +54,11 @@ class MAE(Method):
         self.loss_fn = MaskedReconstructionLoss(norm_pix=NORM_PIX_LOSS)
 
     def forward_masked(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Images (B, 3, S, S) -> predicted patches (B, N, 3 p^2) and the mask (B, N) bool, True = hidden."""
-        ids_keep, mask = random_masking(x.shape[0], self.encoder.n_patches, self.mask_ratio, x.device, generator)
+        """Images (B, 3, S, S) -> predicted patches (B, N, 3 p^2) and the mask (B, N) bool, True = hidden. The masks
+        come from `generator` (previews) or else the step's own noise (training)."""
+        n = self.encoder.n_patches
+        noise = None if generator is not None else self.step_noise.rand(x.shape[0], n, device=x.device)  # (B, N)
+        ids_keep, mask = random_masking(x.shape[0], n, self.mask_ratio, x.device, generator, noise=noise)
         pred = self.decoder(self.encoder.encode_visible(x, ids_keep), ids_keep)
         return pred, mask
 

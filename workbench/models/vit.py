@@ -126,15 +126,20 @@ def random_masking(
     mask_ratio: float,
     device: torch.device | str = "cpu",
     generator: torch.Generator | None = None,
+    noise: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """MAE's per-sample random masking by shuffling: uniform noise, argsort, keep the first n_keep.
 
     Returns ids_keep (B, n_keep) long, sorted ascending (the visible patches in grid order), and mask (B, N) bool,
-    True where a patch is hidden. `generator` (a CPU generator) makes the draw reproducible (previews).
+    True where a patch is hidden. `generator` (a CPU generator) makes the draw reproducible (previews); `noise`
+    (B, N) uniform, if given, is used instead of a draw (training: the step's own noise, see methods/base.py).
     """
     n_keep = kept_patches(n_patches, mask_ratio)
-    noise = torch.rand(batch, n_patches, generator=generator) if generator is not None else None
-    noise = noise.to(device) if noise is not None else torch.rand(batch, n_patches, device=device)
+    if noise is None:
+        noise = torch.rand(batch, n_patches, generator=generator) if generator is not None else None
+        noise = noise.to(device) if noise is not None else torch.rand(batch, n_patches, device=device)
+    elif noise.shape != (batch, n_patches):
+        raise ValueError(f"random_masking noise must be ({batch}, {n_patches}), got {tuple(noise.shape)}.")
     ids_keep = noise.argsort(dim=1)[:, :n_keep].sort(dim=1).values  # (B, n_keep)
     mask = torch.ones(batch, n_patches, dtype=torch.bool, device=device)
     mask.scatter_(1, ids_keep, False)

@@ -4,8 +4,10 @@ Explore workspace and `workbench embed` both call it (their 2-D maps are in maps
 
 Cache: RUN/embeddings/<mode>-<folder id>-<state id>.npz. The folder id hashes the folder's path; the state id
 hashes what the features depend on: every image's relative path, size and mtime, the checkpoint's size and mtime
-(or the config for an untrained encoder without one) and the mode. A changed checkpoint or a changed folder
-therefore computes afresh, and the stale files of that mode and folder (its UMAP layouts included) are removed.
+(trained: last.pt; untrained: init.pt, the weights the run started from, or the config of an older run without one;
+raw pixels: the augmentation config, whose size and normalisation prepare them) and the mode. A changed checkpoint
+or a changed folder therefore computes afresh, and the stale files of that mode and folder (its UMAP layouts
+included) are removed.
 Nothing is ever written inside the image folder: when the run folder lies inside it, nothing is cached.
 
 torch is imported inside functions: the GUI imports this module at start-up.
@@ -89,12 +91,17 @@ def _files_fingerprint(root: Path, paths: list[str]) -> str:
 
 
 def _model_fingerprint(run: Any, mode: str) -> Any:
-    """What the features depend on besides the images: the checkpoint file (trained), the config (untrained: the
-    initial weights come from its seed), nothing (raw pixels)."""
+    """What the features depend on besides the images: the checkpoint file (trained), the initial weights
+    (untrained: init.pt, or the config of a run from before init.pt, whose seed rebuilds them), the input preparation
+    (raw pixels: the augmentation config's size and normalisation)."""
     if mode == "raw":
-        return None
+        return ["prepared-centred", run.load_config().to_dict().get("augment")]
     if mode == "untrained":
-        return run.config_path.read_text(encoding="utf-8")
+        init = run.checkpoint_path(run.INIT_CHECKPOINT)
+        if not init.is_file():
+            return run.config_path.read_text(encoding="utf-8")
+        st = init.stat()
+        return ["init", st.st_size, st.st_mtime_ns]
     path = run.checkpoint_path("last")
     if not path.is_file():
         raise RunError(
@@ -172,7 +179,7 @@ def compute_embeddings(
     )
     reporter.message(f"Embedding {len(data):,} images ({MODE_NAMES[mode].lower()}) …")
     if mode == "raw":
-        features = raw_pixels(data.images)
+        features = raw_pixels(data.images, config.augment)  # centred on this folder's own mean
     else:
         features = embed_images(
             encoder,

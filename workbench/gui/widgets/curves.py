@@ -1,19 +1,21 @@
 """Live training curves (pyqtgraph): loss per step with its EMA, learning rate, images/s, per-epoch health.
 
 Points are appended to growing numpy buffers; `redraw()` (called from a ~20 Hz timer) hands them to setData.
-Every curve uses peak downsampling and clip-to-view, so a 100,000-step curve stays smooth.
+Every curve uses peak downsampling and clip-to-view, so a 100,000-step curve stays smooth. The loss EMA is
+TensorBoard's debiased one (train_tasks.DebiasedEMA), continued across chunks; its weight is set in the spin box
+above the plots (default 0.6, TensorBoard's) and changing it recomputes the whole curve and the overlays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from workbench.gui.train_tasks import STEP_FIELDS, ema
+from workbench.gui.train_tasks import EMA_WEIGHT, STEP_FIELDS, DebiasedEMA, ema
 
 _OVERLAY_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-HEALTH_KEYS = ("alignment", "uniformity", "std", "effective_rank", "knn_top1", "mi_bound")
+HEALTH_KEYS = ("alignment", "uniformity", "std", "effective_rank", "knn_top1_train_split", "mi_bound")
 
 
 class _Series:
@@ -58,7 +60,7 @@ class LiveCurves(QWidget):
         self.loss_plot.addLegend(offset=(-10, 10))
         self.lr_plot = self.graphics.addPlot(row=1, col=0, title="learning rate")
         self.speed_plot = self.graphics.addPlot(row=1, col=1, title="images / s")
-        self.health_plot = self.graphics.addPlot(row=2, col=0, title="per epoch: alignment, kNN top-1")
+        self.health_plot = self.graphics.addPlot(row=2, col=0, title="per epoch: alignment, kNN (train split)")
         self.health_plot.addLegend(offset=(-10, -10))
         self.std_plot = self.graphics.addPlot(row=2, col=1, title="per epoch: std of embeddings (collapse → 0)")
         for plot in (self.loss_plot, self.lr_plot, self.speed_plot, self.health_plot, self.std_plot):
@@ -69,7 +71,7 @@ class LiveCurves(QWidget):
         self.speed_curve = _curve(self.speed_plot, "#2ca02c")
         self.health_curves = {
             "alignment": _curve(self.health_plot, "#1f77b4", width=2, name="alignment"),
-            "knn_top1": _curve(self.health_plot, "#2ca02c", width=2, name="kNN top-1"),
+            "knn_top1_train_split": _curve(self.health_plot, "#2ca02c", width=2, name="kNN (train split)"),
             "std": _curve(self.std_plot, "#d62728", width=2),
         }
         for curve in self.health_curves.values():
@@ -78,9 +80,27 @@ class LiveCurves(QWidget):
         self.series = {name: _Series() for name in STEP_FIELDS + ("ema",)}
         self.epochs: list[tuple[int, dict[str, float]]] = []
         self.overlays: dict[str, pg.PlotDataItem] = {}
+        self._overlay_rows: dict[str, np.ndarray] = {}
+        self._ema = DebiasedEMA(EMA_WEIGHT)
+        self.ema_weight = QDoubleSpinBox()
+        self.ema_weight.setRange(0.0, 0.999)
+        self.ema_weight.setDecimals(3)
+        self.ema_weight.setSingleStep(0.05)
+        self.ema_weight.setValue(EMA_WEIGHT)
+        self.ema_weight.setToolTip(
+            "Weight of the past in the loss EMA (TensorBoard's smoothing, debiased): 0 draws the raw loss, "
+            "closer to 1 is smoother."
+        )
+        self.ema_weight.valueChanged.connect(self._resmooth)
         self._dirty = False
+        controls = QHBoxLayout()
+        controls.setContentsMargins(6, 2, 6, 0)
+        controls.addWidget(QLabel("Loss EMA smoothing"))
+        controls.addWidget(self.ema_weight)
+        controls.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
         layout.addWidget(self.graphics)
 
     # ---- data
@@ -88,12 +108,20 @@ class LiveCurves(QWidget):
         """rows: (N, 4) in STEP_FIELDS order (step, loss, lr, images_per_s)."""
         if len(rows) == 0:
             return
-        ema_series = self.series["ema"]
-        start = ema_series.view[-1] if ema_series.n else None
         for i, name in enumerate(STEP_FIELDS):
             self.series[name].extend(rows[:, i])
-        ema_series.extend(ema(rows[:, 1], start=start))
+        self.series["ema"].extend(self._ema(rows[:, 1]))  # continues the series across drains
         self._dirty = True
+
+    def _resmooth(self, weight: float) -> None:
+        """The spin box's new EMA weight (in [0, 1)): the EMA curve and the overlays are recomputed whole."""
+        self._ema = DebiasedEMA(weight)
+        ema_series = self.series["ema"]
+        ema_series.clear()
+        ema_series.extend(self._ema(self.series["loss"].view))
+        self.set_overlays(self._overlay_rows)
+        self._dirty = True
+        self.redraw()
 
     def append_epoch(self, epoch: int, values: dict[str, float]) -> None:
         self.epochs.append((epoch, dict(values)))
@@ -107,6 +135,7 @@ class LiveCurves(QWidget):
     def clear(self) -> None:
         for series in self.series.values():
             series.clear()
+        self._ema = DebiasedEMA(self._ema.weight)
         self.epochs = []
         self._dirty = True
         self.redraw()
@@ -139,8 +168,9 @@ class LiveCurves(QWidget):
         for item in self.overlays.values():
             self.loss_plot.removeItem(item)
         self.overlays = {}
+        self._overlay_rows = dict(curves)
         for i, (name, rows) in enumerate(curves.items()):
             item = _curve(self.loss_plot, _OVERLAY_COLOURS[i % len(_OVERLAY_COLOURS)], width=1.5, name=name)
             if len(rows):
-                item.setData(rows[:, 0], ema(rows[:, 1]))
+                item.setData(rows[:, 0], ema(rows[:, 1], self._ema.weight))
             self.overlays[name] = item

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from workbench.engine.run_summary import RunSummary
 from workbench.gui.signals import emit
 
-COLUMNS = ("Run", "Date", "Status", "Method", "Encoder", "Images", "Step", "Final loss", "kNN")
+COLUMNS = ("Run", "Date", "Status", "Method", "Encoder", "Images", "Step", "Final loss", "kNN (train split)")
 
 
 def _cells(run: RunSummary) -> list[str]:
