@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import write_class_folder
+from tests.engine.test_fit import tiny_config
 from workbench.config import ExperimentConfig
 from workbench.engine.fit import fit
 from workbench.errors import DataError
@@ -20,19 +21,7 @@ from workbench.results.evaluate import evaluate_run, load_encoder
 
 
 def short_run(data: Path, run_dir: Path, steps: int) -> Path:
-    config = ExperimentConfig()
-    config.data.path = str(data)
-    config.model.encoder = "small-cnn"
-    config.method.proj_hidden_dim = 64
-    config.method.proj_output_dim = 32
-    config.optim.warmup_fraction = 0.1
-    config.train.batch_size = 8
-    config.train.max_steps = steps
-    config.train.workers = 0
-    config.train.device = "cpu"
-    config.train.monitor_every_epochs = 0
-    config.train.checkpoint_every_epochs = 0
-    fit(config, run_dir)
+    fit(tiny_config(data, max_steps=steps, monitor_every_epochs=0, checkpoint_every_epochs=0), run_dir)
     return run_dir
 
 
