@@ -7,6 +7,10 @@ a beat arrives. Images/s come from each run's metrics.csv (steps after the first
 Prints a table, then as its last line one JSON object with at least `max_stall_ms` (goal <= 50) and
 `gui_vs_headless` (goal >= 0.95).
 
+Where the stalls come from: a watchdog thread samples the GUI thread's stack (`sys._current_frames()`) whenever a
+beat is more than WATCHDOG_LATE_MS late, and the innermost frames of the other threads (a training thread holding the
+GIL stalls the window too); the most frequent places are printed before the JSON line.
+
     .venv/bin/python benchmarks/gui_responsiveness.py --data /tmp/fm/train [--steps 60] [--display :99]
 """
 
@@ -18,7 +22,10 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +33,54 @@ sys.path.insert(0, str(ROOT))
 
 HEARTBEAT_MS = 10
 SKIP_STEPS = 5  # warm-up steps left out of images/s (allocator, first batches)
+WATCHDOG_LATE_MS = 30  # sample the stacks when a beat is this much later than due
+WATCHDOG_EVERY_S = 0.005
+
+
+class StallWatchdog(threading.Thread):
+    """Samples where the GUI thread (and every other thread) is while the GUI thread's heartbeat is late."""
+
+    def __init__(self, gui_thread_id: int):
+        super().__init__(daemon=True, name="stall-watchdog")
+        self.gui = gui_thread_id
+        self.last_beat = float("inf")  # no heartbeat yet: nothing is late
+        self.gui_places: Counter[str] = Counter()
+        self.other_places: Counter[str] = Counter()
+        self.samples = 0
+        self.done = threading.Event()
+
+    def beat(self) -> None:
+        self.last_beat = time.perf_counter()
+
+    def run(self) -> None:
+        while not self.done.wait(WATCHDOG_EVERY_S):
+            late_ms = 1000 * (time.perf_counter() - self.last_beat) - HEARTBEAT_MS
+            if late_ms < WATCHDOG_LATE_MS:
+                continue
+            self.samples += 1
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                place = _place(frame)
+                (self.gui_places if ident == self.gui else self.other_places)[place] += 1
+
+    def report(self, top: int = 8) -> str:
+        lines = [f"stall samples: {self.samples} (every {WATCHDOG_EVERY_S * 1e3:g} ms while a beat was late)"]
+        for title, places in (("GUI thread", self.gui_places), ("other threads", self.other_places)):
+            lines.append(f"  {title}:")
+            lines += [f"    {count:5d}  {place}" for place, count in places.most_common(top)]
+        return "\n".join(lines)
+
+
+def _place(frame) -> str:
+    """The innermost frame of our own code (else the innermost frame), with the one it was called from."""
+    stack = traceback.extract_stack(frame)
+    ours = [f for f in stack if "/workbench/" in f.filename] or stack
+    inner = ours[-1]
+    where = f"{Path(inner.filename).name}:{inner.lineno} {inner.name}"
+    if stack[-1] is not inner:
+        where += f" -> {Path(stack[-1].filename).name}:{stack[-1].lineno} {stack[-1].name}"
+    return where
 
 
 def make_config(data: str, steps: int, batch_size: int):
@@ -57,7 +112,7 @@ def headless(config, out: Path, images) -> float:
     return images_per_s(out, config.train.batch_size)
 
 
-def in_window(app, config, out: Path) -> tuple[float, float, list[float]]:
+def in_window(app, config, out: Path, watchdog: StallWatchdog) -> tuple[float, float, list[float]]:
     """Train from the Train workspace with the window shown; (images/s, max stall ms, all stalls ms)."""
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
@@ -80,13 +135,15 @@ def in_window(app, config, out: Path) -> tuple[float, float, list[float]]:
     view.form.set_config(config)
     beats: list[float] = []
     heartbeat = QTimer(interval=HEARTBEAT_MS)
-    heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heartbeat.timeout.connect(lambda: (beats.append(time.perf_counter()), watchdog.beat()))
     view.training_changed.connect(lambda running: None if running else loop.quit())
     heartbeat.start()
+    watchdog.beat()
     if not view.start():
         raise SystemExit("the Train workspace did not start training")
     loop.exec()  # the real event loop, as in the app, until training ends
     heartbeat.stop()
+    watchdog.last_beat = float("inf")  # closing the window is not measured
     # Beats while the first images are read and the model is built count too: the window must never freeze.
     stalls = [1000 * (b - a) - HEARTBEAT_MS for a, b in zip(beats, beats[1:], strict=False)]
     run_dir = view.run_dir
@@ -121,10 +178,12 @@ def main() -> None:
     config = make_config(args.data, args.steps, args.batch_size)
     images = load_data(config, NullReporter())  # decoded once for the headless runs (the window reads its own)
     gui_speeds, head_speeds, stalls, max_stalls = [], [], [], []
+    watchdog = StallWatchdog(threading.get_ident())
+    watchdog.start()
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             head_speeds.append(headless(config, Path(tmp) / f"headless-{i}", images))
-            speed, worst, all_stalls = in_window(app, config, Path(tmp) / f"gui-{i}")
+            speed, worst, all_stalls = in_window(app, config, Path(tmp) / f"gui-{i}", watchdog)
             gui_speeds.append(speed)
             max_stalls.append(worst)
             stalls += all_stalls
@@ -133,6 +192,8 @@ def main() -> None:
                 f"longest stall {worst:.0f} ms",
                 flush=True,
             )
+    watchdog.done.set()
+    print(watchdog.report(), flush=True)
     stalls.sort()
     result = {
         "steps": args.steps,

@@ -59,6 +59,18 @@ def test_train_prints_scan_report_and_result(trained_run, capsys, tmp_path):
 EMBEDDINGS_KEYS = {"format", "mode", "paths", "embeddings", "labels", "class_names"}
 
 
+def test_monitor_share_flag_sets_how_much_time_the_monitor_takes(trained_run, capsys, tmp_path):
+    data, _ = trained_run
+    out = str(tmp_path / "r")
+    code, _, err = run_cli(capsys, "train", "--data", str(data), "--out", out, "--monitor-share", "1.5", *TINY)
+    assert_one_sentence_error(code, err, "train.monitor_share", "[0, 1]")
+    code, _, _ = run_cli(
+        capsys, "train", "--data", str(data), "--out", out, "--max-steps", "2", "--monitor-share", "0", *TINY
+    )
+    assert code == 0 and json.loads((tmp_path / "r" / "config.json").read_text())["train"]["monitor_share"] == 0
+    assert set(read_csv(tmp_path / "r" / "epochs.csv")[0]) == {"epoch", "step", "time_s", "loss"}  # no health pass
+
+
 def test_embed_writes_documented_arrays(trained_run, capsys, tmp_path):
     data, run = trained_run
     out_file = tmp_path / "emb.npz"

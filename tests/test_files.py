@@ -58,3 +58,22 @@ def test_a_sibling_folder_or_a_link_out_is_allowed_and_a_link_in_is_not(tmp_path
     link.symlink_to(images, target_is_directory=True)
     with pytest.raises(OutsideImageFolderError):
         files.ensure_outside(link / "run", images, "the run folder")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_a_new_file_gets_the_umask_permissions_and_a_replaced_one_keeps_its_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)  # the test's own umask, so the expected mode does not depend on the machine's
+    try:
+        new = files.atomic_write_text(tmp_path / "new.csv", "a")
+        plain = tmp_path / "plain.csv"
+        with open(plain, "w") as f:  # what a normal open() gives
+            f.write("a")
+    finally:
+        os.umask(old)
+    assert new.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o640
+    kept = tmp_path / "kept.sh"
+    kept.write_text("old")
+    kept.chmod(0o751)
+    files.atomic_write_text(kept, "new")
+    assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o751
+    assert sorted(os.listdir(tmp_path)) == ["kept.sh", "new.csv", "plain.csv"]

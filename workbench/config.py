@@ -37,6 +37,7 @@ class DataConfig:
     path: str = ""  # image folder; "" means the built-in demo dataset
     image_size: int = 32  # every image is decoded once at this resolution (shorter side, centre crop)
     cache_dir: str | None = None  # on-disk decode cache (never inside the image folder); None: memory only
+    keep_duplicate_links: bool = False  # count a symlink to an image already in the folder as one more image
 
 
 @dataclass
@@ -235,14 +236,21 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop (and finish the cosine schedule) after this many seconds
     batch_size: int = 256
     device: str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast on CUDA when supported, fp32 elsewhere
+    precision: str = "auto"  # auto: bf16 autocast where a start-up check finds it faster (engine/precision.py)
+    compile: bool = False  # torch.compile the model (its compile time is reported; first steps are slow)
     channels_last: bool | None = None  # None: on for convolutional encoders on CPU and CUDA (faster: ~1.3x on CPU)
     workers: int = 2  # threads for decoding images and preparing augmented batches
     seed: int = 0
-    checkpoint_every_s: float = 60.0  # `last.pt` at least this often (and at every epoch end and stop)
+    checkpoint_every_s: float = 60.0  # `last.pt` at least this often (and when the run stops, finishes or fails)
     checkpoint_every_epochs: int = 10  # keep `epoch-NNNN.pt` snapshots this often; 0 disables them
     snapshot_every_s: float | None = None  # keep `time-NNNNNNs.pt` snapshots this often (learning curves)
     monitor_every_epochs: int = 1  # label-free health (and kNN when labelled) on a fixed subset; 0 disables
+    # At most this fraction of the training time goes to the monitor and previews between steps (engine/timing.py),
+    # plus one pass for the final weights; 0 disables both (the final preview is still made).
+    monitor_share: float = 0.1
+
+
+CONFIG_FORMAT = 1  # the `format` of a run's config.json; a newer one is refused in one sentence
 
 
 @dataclass
@@ -259,6 +267,17 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """The config of a plain dict; a run's config.json also holds its `format` (CONFIG_FORMAT), checked here."""
+        if isinstance(data, dict) and "format" in data:
+            data = dict(data)
+            version = data.pop("format")
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise ConfigError(f"config.format must be a whole number, got {version!r}.")
+            if version > CONFIG_FORMAT:
+                raise ConfigError(
+                    f"The config was written by a newer SSL Workbench (config format {version}; this version reads "
+                    f"up to {CONFIG_FORMAT}); update SSL Workbench to use it."
+                )
         config = from_plain(cls, data, "config")
         config.validate()
         return config
@@ -292,6 +311,10 @@ class ExperimentConfig:
         _check(t.checkpoint_every_epochs >= 0, "train.checkpoint_every_epochs must be >= 0.")
         _check(t.snapshot_every_s is None or t.snapshot_every_s > 0, "train.snapshot_every_s must be positive.")
         _check(t.monitor_every_epochs >= 0, "train.monitor_every_epochs must be >= 0.")
+        _check(
+            isinstance(t.monitor_share, int | float) and 0 <= t.monitor_share <= 1,
+            f"train.monitor_share must be a fraction of the training time in [0, 1], got {t.monitor_share!r}.",
+        )
 
 
 def _validate_method(m: MethodConfig) -> None:

@@ -66,14 +66,12 @@ class ConsoleReporter:
             self._print(f"  {_bar(done / max(total, 1))} {done}/{total}", transient=True)
 
     def step(self, report) -> None:
-        if not self._due():
+        if not self._due() and report.progress < 1.0:  # the last step always shows: the bar ends full
             return
         total = f"/{report.total_steps}" if report.total_steps else ""
-        frac = report.step / report.total_steps if report.total_steps else None
         eta = f" | ETA {_duration(report.eta_s)}" if report.eta_s is not None else ""
-        bar = f"{_bar(frac)} " if frac is not None else ""
         self._print(
-            f"  {bar}step {report.step}{total} | epoch {report.epoch} | loss {report.loss:.4f} | "
+            f"  {_bar(report.progress)} step {report.step}{total} | epoch {report.epoch} | loss {report.loss:.4f} | "
             f"lr {report.lr:.2e} | {report.images_per_s:.0f} img/s{eta}",
             transient=True,
         )

@@ -25,5 +25,22 @@ class TrainingError(WorkbenchError):
     """Training cannot go on (non-finite loss, out of memory)."""
 
 
+class WriteError(WorkbenchError, OSError):
+    """A file cannot be written (disk full, read-only, permission denied, its folder deleted); the message names the
+    file and the reason. Also an OSError, so code that tolerates failed writes (caches) keeps doing so; `strerror`
+    is the reason alone."""
+
+    def __init__(self, path: object, reason: str, errno: int | None = None):
+        super().__init__(f"'{path}' cannot be written: {reason}.")
+        self.path, self.errno, self.strerror = path, errno, reason
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class Cancelled(Exception):
     """Raised inside long work when the user asked it to stop; callers treat it as a clean stop."""
+
+
+class WorkbenchWarning(UserWarning):
+    """Something the user should know that does not stop the work (e.g. an optional part is off); one sentence."""

@@ -2,7 +2,9 @@
 
 - `atomic_write_bytes` / `atomic_write_text` (and `atomic_writer` to stream a large file): a temporary file in the
   target's folder, flushed and fsynced, renamed over the target, then the folder fsynced (where the platform allows
-  it), so a crash or a full disk leaves either the old file or the new one, never half of one.
+  it), so a crash or a full disk leaves either the old file or the new one, never half of one; a failed write raises
+  WriteError, one sentence naming the file and the reason ("no space left on the device"). A new file gets the
+  permissions a plain open() would give it (0666 less the umask); a replaced file keeps its mode.
 - `ensure_outside(path, image_root, what)`: the one "never inside the image folder" rule, with one wording.
 
 Named `files`, not `io`: a module called `io` inside the package would shadow the standard library's `io` for any
@@ -11,14 +13,16 @@ script run from within the package folder.
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from workbench.errors import OutsideImageFolderError
+from workbench.errors import OutsideImageFolderError, WriteError
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
@@ -45,18 +49,89 @@ def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file to write `path` through, for data too large to hold in memory; on a clean exit it is fsynced
     and renamed over `path` (then the folder fsynced); on an error the temporary file is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temporary(path)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            Path(tmp).unlink(missing_ok=True)
+        except OSError:
+            pass  # a folder made read-only or deleted meanwhile: the error below says so
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
     fsync_folder(path.parent)
+
+
+_REASONS = {
+    errno.ENOSPC: "no space left on the device",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "no space left on the device (disk quota exceeded)",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "its folder no longer exists (deleted or moved)",
+}
+
+
+def write_error(path: str | Path, exc: OSError) -> WriteError:
+    """The one sentence for a failed write of `path` (a WriteError passes through unchanged)."""
+    if isinstance(exc, WriteError):
+        return exc
+    reason = _REASONS.get(exc.errno) or (exc.strerror or str(exc) or type(exc).__name__).lower()
+    return WriteError(path, reason, exc.errno)
+
+
+def is_temporary(path: str | Path) -> bool:
+    """Whether `path` is the temporary file of an atomic write (one a killed process may leave behind)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that writes killed mid-way left in `folder` (only while no one else writes there,
+    e.g. under the run's lock); returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new, uniquely named file next to `path`, open for writing, with the permissions the file will keep.
+
+    Not tempfile.mkstemp: it creates files 0600, so every export would be private. A new file gets mode 0666 passed
+    to os.open, so the kernel applies the umask as for any open() - atomically; reading the umask from Python
+    (os.umask twice) would change it for every thread meanwhile. A file being replaced keeps its own mode.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            return fd, tmp  # a new file: the umask's permissions
+        try:
+            os.chmod(tmp, mode)
+        except OSError:
+            pass  # a file system without permissions (FAT, some network mounts): what it gives is what we get
+        return fd, tmp
+    raise FileExistsError(f"No free temporary name next to '{path}'.")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview) -> Path:
@@ -93,4 +168,7 @@ __all__ = [
     "ensure_outside",
     "fsync_folder",
     "is_inside",
+    "is_temporary",
+    "remove_temporaries",
+    "write_error",
 ]

@@ -47,3 +47,28 @@ def test_bad_threshold_and_cancel():
         near_duplicates(x, 1.5)
     with pytest.raises(Cancelled):
         near_duplicates(x, 0.5, should_stop=lambda: True)
+
+
+def test_identical_files_groups_same_bytes_only(tmp_path):
+    from workbench.analysis.duplicates import identical_files
+
+    files = {
+        "a/1.png": b"same bytes",
+        "b/2.png": b"same bytes",  # a copy under another name
+        "c/3.png": b"same bytez",  # same size, one byte different: not a copy
+        "d/4.png": b"other",
+        "e/5.png": b"other",
+        "f/6.png": b"same bytes",
+        "g/7.png": b"unique, longer",
+    }
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True)
+        (tmp_path / rel).write_bytes(data)
+    paths = list(files)
+    groups = identical_files(tmp_path, [*paths, "missing.png"])  # an unreadable file is in no group
+    brute = {}
+    for i, rel in enumerate(paths):
+        brute.setdefault(files[rel], []).append(i)
+    assert groups == sorted((g for g in brute.values() if len(g) > 1), key=lambda g: g[0]) == [[0, 1, 5], [3, 4]]
+    with pytest.raises(Cancelled):
+        identical_files(tmp_path, paths, should_stop=lambda: True)

@@ -139,3 +139,70 @@ def test_report_round_trip_save_and_summary(tmp_path: Path) -> None:
     assert "Skipped 25 files:" in text
     assert "bad00.png: truncated image file" in text
     assert "bad24.png" not in text and "and 5 more" in text
+
+
+def test_links_to_images_already_listed_are_reported_and_dropped_by_default(tmp_path: Path) -> None:
+    if not can_symlink(tmp_path):
+        pytest.skip("symlinks not available")
+    outside = tmp_path / "outside"
+    touch_png(outside / "o.png")
+    root = tmp_path / "root"
+    touch_png(root / "b" / "real.png")
+    touch_png(root / "b" / "other.png")
+    (root / "a").mkdir()
+    (root / "a" / "alias.png").symlink_to(root / "b" / "real.png")  # sorts before its target: the real file stays
+    (root / "b" / "relative.png").symlink_to("real.png")
+    (root / "x.png").symlink_to(outside / "o.png")  # two links to one file outside: the first one stays
+    (root / "y.png").symlink_to(outside / "o.png")
+    (root / "z.png").symlink_to(outside / "gone.png")  # broken: skipped, not a duplicate
+
+    report = scan_folder(root)
+    assert report.paths == ["b/other.png", "b/real.png", "x.png"]
+    assert [(d.path, d.same_as) for d in report.duplicate_links] == [
+        ("a/alias.png", "b/real.png"),
+        ("b/relative.png", "b/real.png"),
+        ("y.png", "x.png"),
+    ]
+    assert not report.duplicate_links_kept
+    assert report.class_names == ["b"]  # "a" held only a duplicate: no class of its own
+    assert [s.path for s in report.skipped] == ["z.png"]
+    text = report.summary()
+    assert "3 symbolic links to images already in the folder left out (exact duplicates" in text
+    assert "  a/alias.png -> b/real.png" in text
+    assert ScanReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+
+    kept = scan_folder(root, keep_duplicate_links=True)
+    assert kept.paths == ["a/alias.png", "b/other.png", "b/real.png", "b/relative.png", "x.png", "y.png"]
+    assert kept.duplicate_links == report.duplicate_links and kept.duplicate_links_kept
+    assert kept.class_names == ["a", "b"]
+    assert "3 symbolic links to images already in the folder kept as separate images" in kept.summary()
+
+
+def test_a_folder_without_links_reports_no_duplicates(tmp_path: Path) -> None:
+    touch_png(tmp_path / "a" / "1.png")
+    touch_png(tmp_path / "a" / "2.png")  # same content, different files: not a link, not reported here
+    report = scan_folder(tmp_path)
+    assert report.paths == ["a/1.png", "a/2.png"] and report.duplicate_links == []
+    assert report.duplicate_links_note() == "" and "symbolic" not in report.summary()
+    assert ScanReport.from_dict({"root": "/r", "paths": [], "labels": [], "class_names": []}).duplicate_links == []
+
+
+def test_training_data_follows_the_configured_link_option(tmp_path: Path) -> None:
+    if not can_symlink(tmp_path):
+        pytest.skip("symlinks not available")
+    from workbench.config import ExperimentConfig
+    from workbench.engine.fit import load_data
+    from workbench.engine.report import NullReporter
+
+    for i in range(3):
+        touch_png(tmp_path / "imgs" / f"{i}.png")
+    (tmp_path / "imgs" / "3.png").symlink_to(tmp_path / "imgs" / "0.png")
+    config = ExperimentConfig()
+    config.data.path, config.data.image_size, config.train.workers = str(tmp_path / "imgs"), 4, 0
+    assert not config.data.keep_duplicate_links  # the default: each image counts once
+    dropped = load_data(config, NullReporter())
+    assert len(dropped) == 3 and [d.path for d in dropped.report.duplicate_links] == ["3.png"]
+    config.data.keep_duplicate_links = True
+    kept = load_data(config, NullReporter())
+    assert len(kept) == 4 and kept.report.paths[-1] == "3.png"
+    assert (kept.images[3] == kept.images[0]).all()  # an exact duplicate, as the report says

@@ -97,11 +97,11 @@ def test_resume_trims_rows_logged_after_the_last_checkpoint(image_folder, tmp_pa
     assert steps == list(range(1, 9))
 
 
-@pytest.mark.slow  # a wall-clock bound, kept generous for a loaded machine
+@pytest.mark.slow  # a wall-clock bound, kept generous for a loaded machine (tests/engine/test_timing.py: exact)
 def test_time_budget_ends_the_run(image_folder, tmp_path):
     result = fit(tiny_config(image_folder, time_budget_s=1.5, epochs=10_000), tmp_path / "run")
     assert result.status == "finished" and "time budget" in result.message
-    assert 1.5 <= result.time_s < 10
+    assert result.step >= 1 and result.time_s < 10
 
 
 def test_non_finite_loss_stops_with_a_clear_message(image_folder, tmp_path, monkeypatch):

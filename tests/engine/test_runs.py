@@ -92,6 +92,7 @@ def test_summary_of_a_finished_run(tmp_path):
         loss=1.25,  # run.json's loss wins over the last row's
         knn=0.5,
         config=CONFIG,
+        images_per_s=100.0,  # the median of the last rows' speeds
     )
     assert info.explorable and not info.resumable  # a finished run has weights but nothing left to resume
     assert snapshot(run) == before  # readers never write

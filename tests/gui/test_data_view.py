@@ -179,7 +179,9 @@ def test_cancel_stops_the_scan_and_keeps_the_open_folder(qtbot, monkeypatch, mak
     _wait_for_report(qtbot, window, image_folder)
     view = window.data_view
 
-    def endless_scan(root, progress, should_stop):  # a huge folder: reports progress until told to stop
+    def endless_scan(
+        root, progress, should_stop, keep_duplicate_links
+    ):  # a huge folder: reports progress until told to stop
         found = 0
         while not should_stop():
             found += 1
@@ -217,3 +219,92 @@ def test_check_images_decodes_its_sample_even_when_sizes_are_sampled_more_thinly
     good = write_class_folder(tmp_path / "good", per_class=3)
     check = check_images(scan_folder(good), _State(), sizes_limit=2)
     assert check.broken == [] and check.sizes == {"32x32": 6} and check.sampled == 6
+
+
+def _open(qtbot, view: DataView, root: Path) -> ScanReport:
+    with qtbot.waitSignal(view.report_ready, timeout=15000) as ready:
+        view.open_folder(root)
+    return ready.args[0]
+
+
+def _click_label(qtbot, view: DataView, row: int) -> None:
+    table = view.summary.labels_table
+    rect = table.visualItemRect(table.item(row, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_clicking_a_label_shows_only_its_images_and_a_new_folder_starts_at_the_top(qtbot, tmp_path):
+    many = write_class_folder(tmp_path / "many", classes=("circle", "square", "zigzag"), per_class=60, size=8)
+    (many / "loose.png").write_bytes((many / "circle" / "000.png").read_bytes())  # unlabelled, between classes
+    view = DataView()
+    qtbot.addWidget(view)
+    view.resize(1000, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    _open(qtbot, view, many)
+    assert view.model.rowCount() == 181 and view.filter_bar.isHidden()
+    _click_label(qtbot, view, 1)  # "square"
+    assert view.shown_label() == 1 and view.model.rowCount() == 60
+    assert {view.model.label(r) for r in range(60)} == {"square"}
+    assert view.model.path(0) == many / "square" / "000.png"
+    assert view.filter_bar.isVisible() and "square: 60 of 181" in view.filter_text.text()
+    _click_label(qtbot, view, 3)  # "(unlabelled)"
+    assert view.model.rowCount() == 1 and view.model.path(0) == many / "loose.png"
+    qtbot.mouseClick(view.show_all_button, Qt.MouseButton.LeftButton)
+    assert view.shown_label() is None and view.model.rowCount() == 181 and view.filter_bar.isHidden()
+
+    _click_label(qtbot, view, 2)
+    bar = view.grid.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=10000)
+    bar.setValue(bar.maximum())
+    other = write_class_folder(tmp_path / "other", classes=("a", "b"), per_class=60, size=8)
+    _open(qtbot, view, other)
+    assert view.shown_label() is None and view.model.rowCount() == 120 and view.filter_bar.isHidden()
+    assert bar.value() == 0  # the new folder from its first image
+    view.shutdown()
+
+
+def test_the_skip_reason_is_visible_without_scrolling_at_1280_px(qtbot, make_window, tmp_path):
+    root = write_class_folder(tmp_path / "mixed", per_class=3)
+    deep = root / "circle" / "a rather long subfolder name" / "and another one inside it"
+    deep.mkdir(parents=True)
+    (deep / "a file with a long name.png").write_text("not an image")
+    window = make_window(root)
+    _wait_for_report(qtbot, window, root)
+    window.resize(1280, 800)
+    summary = window.data_view.summary
+    qtbot.waitUntil(lambda: summary.skipped_count() == 1)
+    assert window.status_text.text() == f"Opened {root} (1 file skipped)"  # found by the image check, counted too
+    qtbot.mouseClick(summary.skipped_button, Qt.MouseButton.LeftButton)
+    table = summary.skipped_table
+    qtbot.waitUntil(table.isVisible)
+    reason = table.visualItemRect(table.item(0, 1))
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.viewport().rect().contains(reason)  # the reason's cell lies wholly inside the visible table
+    assert reason.width() >= table.fontMetrics().horizontalAdvance("not an image")
+    assert "a file with a long name.png" in table.item(0, 0).toolTip()  # the full path on hover
+
+
+def test_links_to_images_already_in_the_folder_are_left_out_and_can_be_kept(qtbot, tmp_path):
+    root = write_class_folder(tmp_path / "linked", per_class=3)
+    try:
+        (root / "circle" / "again.png").symlink_to(root / "circle" / "000.png")
+    except (OSError, NotImplementedError):
+        pytest.skip("symlinks not available")
+    view = DataView()
+    qtbot.addWidget(view)
+    view.show()
+    statuses = []
+    view.status.connect(statuses.append)
+    report = _open(qtbot, view, root)
+    summary = view.summary
+    assert len(report.paths) == 6 and [d.path for d in report.duplicate_links] == ["circle/again.png"]
+    assert summary.links_note.isVisible() and "1 symbolic link" in summary.links_note.text()
+    assert "left out" in summary.links_note.text() and not summary.keep_links.isChecked()
+    assert "1 duplicate links left out" in statuses[-1]
+    with qtbot.waitSignal(view.report_ready, timeout=15000) as ready:
+        qtbot.mouseClick(summary.keep_links, Qt.MouseButton.LeftButton)  # rescans, keeping the link
+    kept = ready.args[0]
+    assert len(kept.paths) == 7 and "circle/again.png" in kept.paths and view.keep_duplicate_links
+    assert summary.keep_links.isChecked() and "kept as separate images" in summary.links_note.text()
+    view.shutdown()

@@ -261,15 +261,46 @@ def test_duplicate_finder_finds_a_planted_duplicate(qtbot, make_view, small_run,
     a, b = emb.paths.index("circle/zz-copy.png"), emb.paths.index("square/002.png")
     with qtbot.waitSignal(view.duplicates_ready, timeout=TIMEOUT):
         view.duplicates.find_button.click()
-    pairs = view.duplicates.pair_rows()
-    assert pairs[0] == (min(a, b), max(a, b))
-    assert view.duplicates.model.pairs[0].similarity == pytest.approx(1.0, abs=1e-5)
-    model = view.duplicates.model
+    # the copy is listed once, as identical files (by content), not again among the near-identical embeddings
+    assert view.duplicates.identical_rows() == [(min(a, b), max(a, b))]
+    assert (min(a, b), max(a, b)) not in view.duplicates.pair_rows()
+    model = view.duplicates.identical_model
     assert {model.data(model.index(0, 0)), model.data(model.index(0, 1))} == {"circle/zz-copy.png", "square/002.png"}
     qtbot.waitUntil(lambda: len(model.thumbs.cached_rows()) >= 2, timeout=10_000)  # both thumbnails decode
     with qtbot.waitSignal(view.neighbours_shown, timeout=10_000):
-        view.duplicates.table.doubleClicked.emit(model.index(0, 1))
+        view.duplicates.identical_table.doubleClicked.emit(model.index(0, 1))
     assert view.scatter.current == max(a, b)
+    assert model.data(model.index(0, 2)) == "identical file"
+    tip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)  # the full path and label on hover
+    assert tip == f"{emb.path(min(a, b))}\nlabel: {emb.label(min(a, b))}"
+    # near-identical embeddings: brute force over the unit features, less the identical pair
+    unit = emb.features / np.linalg.norm(emb.features, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    threshold = view.duplicates.threshold.value()
+    expected = {(i, j) for i in range(len(emb)) for j in range(i + 1, len(emb)) if sims[i, j] >= threshold - 1e-6}
+    assert set(view.duplicates.pair_rows()) == expected - {(min(a, b), max(a, b))}
+
+
+def test_capped_duplicates_say_so_in_a_whole_sentence(qtbot, make_view, small_run, monkeypatch):
+    from workbench.gui.widgets import duplicates as panel
+
+    monkeypatch.setattr(panel, "MAX_PAIRS", 5)
+    view = make_view()
+    _open(qtbot, view, small_run)
+    monkeypatch.setattr(explore_view.tasks, "duplicates", lambda emb, t, state: ([], near_dups(emb.features, t)))
+    view.duplicates.threshold.setValue(0.5)
+    with qtbot.waitSignal(view.duplicates_ready, timeout=TIMEOUT, check_params_cb=lambda n: n == 5):
+        view.duplicates.find_button.click()
+    label = view.duplicates.summary
+    assert "Only the 5 most similar are listed" in label.text() and label.text().endswith(".")
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=5000)  # not cut off
+    assert view.duplicates.identical_summary.text() == "No two files have identical content."
+
+
+def near_dups(features, threshold):
+    from workbench.analysis.duplicates import near_duplicates
+
+    return near_duplicates(features, threshold, max_pairs=5)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
@@ -442,3 +473,150 @@ def test_closing_during_a_real_umap_fit_ends_its_process_at_once(qtbot, small_ru
     assert_no_work_left()
     with pytest.raises(OSError):
         os.kill(pid, 0)  # the child is gone
+
+
+def _red_pixels(view: ExploreView, row: int) -> int:
+    """Ring-red pixels around a point in what is on screen (the window's backing store, not a fresh render: a ring
+    that was never repainted must not count)."""
+    window = view.window()
+    image = window.screen().grabWindow(window.winId()).toImage()
+    centre = view.scatter.mapTo(window, view.scatter.widget_pos(row))
+    ratio = image.devicePixelRatio()
+    count = 0
+    for dx in range(-10, 11):
+        for dy in range(-10, 11):
+            c = image.pixelColor(int((centre.x() + dx) * ratio), int((centre.y() + dy) * ratio))
+            count += c.red() > 170 and c.green() < 90 and c.blue() < 90
+    return count
+
+
+def test_a_click_rings_the_point_and_its_neighbours_at_once_and_a_compare_switch_clears_them(
+    qtbot, make_view, small_run
+):
+    view = make_view()
+    _open(qtbot, view, small_run)
+    scatter, viewport = view.scatter, view.scatter.viewport()
+    row = _lone_row(view)
+    qtbot.waitUntil(lambda: view.scatter.points.data["sourceRect"]["w"].all(), timeout=5000)  # painted once
+    before = _red_pixels(view, row)
+    with qtbot.waitSignal(view.neighbours_shown, timeout=10_000, check_params_cb=lambda r: r == row):
+        _click(viewport, scatter.widget_pos(row))
+    qtbot.waitUntil(lambda: _red_pixels(view, row) > before + 20, timeout=5000)  # on screen, with no zoom
+    rings = scatter.current_item.data
+    assert len(rings) == 1 and (rings["x"][0], rings["y"][0]) == tuple(scatter.xy[row])
+    near = view.neighbours.model.rows
+    assert len(near) == view.neighbours.k() and scatter.neighbour_rows.tolist() == near.tolist()
+    ringed = {(x, y) for x, y in zip(scatter.neighbour_item.data["x"], scatter.neighbour_item.data["y"], strict=True)}
+    assert ringed == {tuple(scatter.xy[r]) for r in near}
+
+    with qtbot.waitSignal(view.map_ready, timeout=TIMEOUT):
+        view.controls.compare.setCurrentIndex(view.controls.compare.findData("untrained"))
+    assert scatter.current == -1 and len(scatter.current_item.data) == 0 and len(scatter.neighbour_item.data) == 0
+    assert view.neighbours.model.rowCount() == 0
+    qtbot.waitUntil(lambda: _red_pixels(view, row) <= before, timeout=5000)
+
+
+def test_fit_view_by_button_and_keys_shows_every_point(qtbot, make_view, small_run):
+    view = make_view()
+    _open(qtbot, view, small_run)
+    scatter = view.scatter
+
+    def all_in_view() -> bool:
+        rect = scatter.vb.viewRect()
+        return all(rect.contains(QPointF(x, y)) for x, y in scatter.xy)
+
+    assert all_in_view()
+    for press in (
+        lambda: view.controls.fit_button.click(),
+        lambda: qtbot.keyClick(scatter, Qt.Key.Key_F),
+        lambda: qtbot.keyClick(scatter, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier),
+    ):
+        scatter.vb.scaleBy((0.1, 0.1), center=QPointF(*scatter.xy[0]))  # zoomed far in
+        qtbot.waitUntil(lambda: not all_in_view(), timeout=2000)
+        press()
+        qtbot.waitUntil(all_in_view, timeout=2000)
+
+
+def test_searching_a_file_name_marks_its_point_and_shows_it(qtbot, make_view, small_run):
+    view = make_view()
+    _open(qtbot, view, small_run)
+    emb, search = view.embedding(), view.controls.search
+    target = emb.paths.index("square/005.png")
+    qtbot.mouseClick(search, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(search, "SQUARE/005")  # any part of the path, any case
+    popup = search.completer().popup()
+    qtbot.waitUntil(popup.isVisible, timeout=5000)
+    assert popup.model().rowCount() == 1 and popup.model().index(0, 0).data() == "square/005.png"
+    with qtbot.waitSignal(view.neighbours_shown, timeout=10_000, check_params_cb=lambda r: r == target):
+        qtbot.keyClick(popup, Qt.Key.Key_Down)
+        qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert view.scatter.current == target and view.tabs.currentWidget() is view.neighbours
+    assert str(emb.path(target)) in view.neighbours.detail.caption.text()
+    with qtbot.waitSignal(view.status, timeout=5000, check_params_cb=lambda t: "no-such" in t):
+        search.setText("no-such-file")
+        qtbot.keyClick(search, Qt.Key.Key_Return)
+    assert view.scatter.current == target
+
+
+def test_the_selection_grid_names_each_image_and_exports_a_table(qtbot, make_view, small_run, tmp_path):
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    view = make_view()
+    _open(qtbot, view, small_run)
+    emb = view.embedding()
+    with qtbot.waitSignal(view.colours_ready, timeout=TIMEOUT):
+        view.set_colour_mode("cluster", k=2)
+    rows = np.array([1, 9, 12])
+    mask = np.zeros(len(emb), bool)
+    mask[rows] = True
+    view.scatter.select(mask)
+    grid = view.selection.grid
+    qtbot.waitUntil(lambda: grid.visualRect(grid.model().index(1, 0)).isValid(), timeout=5000)
+    centre = grid.visualRect(grid.model().index(1, 0)).center()
+    QApplication.sendEvent(
+        grid.viewport(), QHelpEvent(QEvent.Type.ToolTip, centre, grid.viewport().mapToGlobal(centre))
+    )
+    qtbot.waitUntil(QToolTip.isVisible, timeout=5000)
+    assert emb.paths[9] in QToolTip.text() and f"label: {emb.label(9)}" in QToolTip.text()
+    QToolTip.hideText()
+
+    with qtbot.waitSignal(view.selection.exported, timeout=10_000):
+        view.selection.export(tmp_path / "sel.csv")
+    with open(tmp_path / "sel.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["path"] for r in table] == [str(emb.path(r)) for r in rows]
+    assert [r["label"] for r in table] == [emb.label(r) for r in rows]
+    assert [int(r["cluster"]) for r in table] == view.colour.clusters[rows].tolist()
+    assert float(table[2]["x"]) == pytest.approx(float(view.xy[12, 0]), rel=1e-5)
+    with qtbot.waitSignal(view.selection.exported, timeout=10_000):
+        view.selection.export(tmp_path / "sel.txt")  # the paths-only list stays
+    assert (tmp_path / "sel.txt").read_text().splitlines() == [str(emb.path(r)) for r in rows]
+
+
+def test_loading_state_stable_toolbar_and_named_exports(qtbot, make_view, small_run, tmp_path):
+    import os
+
+    view = make_view()
+    c = view.controls
+    assert view.scatter.empty_text == explore_view.EMPTY_HINT
+    folder_x = c.folder_button.mapTo(view, QPoint(0, 0)).x()
+    maps = []
+    view.map_ready.connect(maps.append)
+    view.open_run(small_run)
+    assert view.scatter.empty_text.startswith("Loading run 'small-run'")  # not "Open a run …"
+    qtbot.waitUntil(lambda: c.cancel_button.isVisible() or maps, timeout=TIMEOUT)
+    assert c.folder_button.mapTo(view, QPoint(0, 0)).x() == folder_x  # the progress widgets' room was reserved
+    qtbot.waitUntil(lambda: maps == ["PCA"] and not c.cancel_button.isVisible(), timeout=TIMEOUT)
+    assert c.folder_button.mapTo(view, QPoint(0, 0)).x() == folder_x
+    assert view.scatter.empty_text == explore_view.EMPTY_HINT  # drawn only while there are no points
+    # the exports say what they hold; the encoder entry gives the representation's dimension (what the files hold)
+    dim = view.embedding().features.shape[1]
+    assert c.export_csv.text() == "Map table (CSV)…" and "embedding vectors" in c.export_npz.toolTip()
+    assert f"({dim}-d)" in c.export_encoder.text() and "small-cnn" in c.export_encoder.text()
+    with qtbot.waitSignal(view.status, timeout=TIMEOUT, check_params_cb=lambda t: "map.csv" in t):
+        view.export_embeddings(tmp_path / "map.csv")
+    umask = os.umask(0)
+    os.umask(umask)
+    if os.name != "nt":
+        assert (tmp_path / "map.csv").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would, not 0600

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from PySide6.QtWidgets import QSpinBox
+from PySide6.QtWidgets import QApplication, QSpinBox
 
 from workbench.config import MethodConfig, hyperparameter, hyperparameters
 from workbench.gui.widgets.train_form import SciSpin, TrainForm, _hyperparameter_control
@@ -42,3 +42,36 @@ def test_a_new_declaration_gets_its_spin_box_from_the_declaration_alone(qtbot) -
     assert alpha.toolTip() == "A made-up weight. Must be in [0, 1)."
     assert isinstance(rounds, QSpinBox) and (rounds.minimum(), rounds.maximum()) == (3, 9)
     assert rounds.toolTip() == "A made-up count. Must be an integer in [3, 9]."
+
+
+def test_switching_methods_with_the_keyboard_never_moves_the_controls_below(qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    from workbench.gui.train_tasks import load_catalog
+    from workbench.gui.widgets.train_settings import TrainSettings
+
+    settings = TrainSettings()  # the form in its scroll area, as in the window
+    qtbot.addWidget(settings)
+    form = settings.form
+    form.set_catalog(load_catalog())
+    settings.resize(360, 700)
+    settings.show()
+    qtbot.waitExposed(settings)
+    below = (form.image_size, form.batch_size, form.stop_by, form.optimizer, form.lr, form.device, form.workers)
+
+    def places() -> list[tuple[int, int]]:
+        return [(w.mapTo(form, w.rect().topLeft()).x(), w.mapTo(form, w.rect().topLeft()).y()) for w in below]
+
+    form.method.setCurrentIndex(0)
+    form.method.setFocus()
+    qtbot.waitUntil(form.method.hasFocus)
+    QApplication.processEvents()
+    start, counts = places(), set()
+    for _ in range(form.method.count() - 1):
+        qtbot.keyClick(form.method, Qt.Key.Key_Down)  # the user steps through the methods
+        QApplication.processEvents()  # the layout's update
+        counts.add(len(form.shown_hyperparameters()))
+        assert places() == start, form.method.currentText()
+    assert form.method.currentIndex() == form.method.count() - 1 and len(counts) > 2  # they show different rows
+    qtbot.keyClick(form.stop_by, Qt.Key.Key_Down)  # epochs -> time budget: one row for another
+    assert form.stop_by.currentText() == "time budget" and places() == start

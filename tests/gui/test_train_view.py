@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import workbench.methods  # noqa: F401  (registries: the catalog worker then imports nothing; see the report)
@@ -182,7 +183,6 @@ def _nan(out):
 
 
 def _oom(out):
-    import torch
 
     raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 

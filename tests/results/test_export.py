@@ -22,7 +22,6 @@ from workbench.results.export import (
     export_encoder,
     load_embeddings_npz,
     load_exported_encoder,
-    onnx_available,
     read_paths,
     save_embeddings_csv,
     save_embeddings_npz,
@@ -144,10 +143,3 @@ def test_encoder_state_dict_and_torchscript_reproduce_the_embeddings(run, emb, i
     np.testing.assert_allclose(from_script.numpy(), emb.features, atol=1e-4)
     untrained = export_encoder(run, tmp_path / "u", stem="untrained", trained=False)
     assert torch.load(untrained["state_dict"], weights_only=True)["trained"] is False
-
-
-def test_onnx_says_in_one_sentence_when_it_cannot(run, tmp_path):
-    if onnx_available():
-        pytest.skip("onnx is installed here")
-    with pytest.raises(ExportError, match=r"needs the 'onnx' package, which is not installed"):
-        export_encoder(run, tmp_path / "x", onnx=True)

@@ -1,17 +1,29 @@
-"""Near-duplicate finder: pairs of images whose embeddings are almost parallel (cosine similarity above a
-threshold). Exact: every pair is compared, in row blocks, so it runs as a cancellable background task."""
+"""Duplicate finders.
+
+- `near_duplicates`: pairs of images whose embeddings are almost parallel (cosine similarity above a threshold).
+  Exact: every pair is compared, in row blocks, so it runs as a cancellable background task.
+- `identical_files`: groups of files with the same bytes (the same size first, then the same SHA-1 of the content),
+  whatever their embeddings; only files that share a size with another are read.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from workbench.analysis.neighbours import normalize_rows
 from workbench.errors import Cancelled
 
-DEFAULT_THRESHOLD = 0.98
+# Near-identical, not "similar": measured on the built-in demo (1,000 Fashion-MNIST images) with a 20-step small-cnn
+# run (2048-d representation), 0.98 listed 808 pairs (similar trousers and sneakers, not copies), 0.99 68, 0.995 6
+# (the closest non-copies, at <= 0.9967); 30 re-encoded copies of demo images (JPEG q75, +5 % brightness, 2x resize)
+# scored >= 0.997 (trained) and >= 0.998 (untrained), so 0.995 keeps every one of them. Identical files score
+# 1.0000 and are listed by content hash as well (identical_files).
+DEFAULT_THRESHOLD = 0.995
 MAX_PAIRS = 5000
 
 
@@ -68,3 +80,38 @@ def _best(found: list[tuple[np.ndarray, ...]], limit: int) -> tuple[np.ndarray, 
     first, second, sim = (np.concatenate(column) for column in zip(*found, strict=True))
     order = np.lexsort((second, first, -sim))[:limit]
     return first[order].astype(np.int64), second[order].astype(np.int64), sim[order].astype(np.float32)
+
+
+def identical_files(
+    root: Path,
+    paths: list[str],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[list[int]]:
+    """Groups of rows whose files (`root / paths[i]`) have identical content, each sorted, ordered by first row.
+
+    A file that cannot be read is left out of every group. Raises Cancelled when should_stop() returns True (polled
+    between files).
+    """
+    by_size: dict[int, list[int]] = {}
+    for row, rel in enumerate(paths):
+        try:
+            by_size.setdefault((Path(root) / rel).stat().st_size, []).append(row)
+        except OSError:
+            continue
+    todo = [row for rows in by_size.values() if len(rows) > 1 for row in rows]
+    by_hash: dict[tuple[int, bytes], list[int]] = {}
+    for done, row in enumerate(sorted(todo)):
+        if should_stop is not None and should_stop():
+            raise Cancelled("The duplicate search was cancelled.")
+        path = Path(root) / paths[row]
+        try:
+            with open(path, "rb") as f:
+                digest = hashlib.file_digest(f, "sha1").digest()
+            by_hash.setdefault((path.stat().st_size, digest), []).append(row)
+        except OSError:
+            continue
+        if progress is not None:
+            progress(done + 1, len(todo))
+    return sorted((rows for rows in by_hash.values() if len(rows) > 1), key=lambda rows: rows[0])

@@ -86,10 +86,12 @@ def load_images(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     report: ScanReport | None = None,
+    keep_duplicate_links: bool = False,
 ) -> ImageSet:
     """Scan (unless `report` is given) and decode every image to (3, S, S) uint8, S = image_size.
 
     Files that fail to decode move to report.skipped with their reason. workers=0 decodes in this thread.
+    keep_duplicate_links is scan_folder's (used only when this function scans).
     cache_dir=None (or "") disables the disk cache. Raises DataError when nothing decodes, OutsideImageFolderError
     when cache_dir is inside the image folder, ValueError for a bad image_size/workers, Cancelled when should_stop()
     returns True.
@@ -99,7 +101,7 @@ def load_images(
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     if report is None:
-        report = scan_folder(root, should_stop=should_stop)
+        report = scan_folder(root, should_stop=should_stop, keep_duplicate_links=keep_duplicate_links)
     elif Path(report.root) != Path(root).expanduser().resolve():
         raise ValueError(f"report is for '{report.root}', not for '{root}'")
     else:

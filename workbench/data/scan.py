@@ -2,12 +2,16 @@
 
 Labels come from the first-level subfolders (``root/<class>/.../img.png``); images directly in the root are
 unlabelled (-1). Nothing here opens an image: decode failures are added later by ``load_images``.
+
+A symbolic link to a file the scan already lists (or two links to one file) is the same image twice: by default
+only one copy is kept (the real file where it is in the folder) and the others are reported as duplicate links.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +35,12 @@ class SkippedFile:
 
 
 @dataclass
+class DuplicateLink:
+    path: str  # the symbolic link, posix path relative to the root
+    same_as: str  # the listed image it resolves to (relative to the root)
+
+
+@dataclass
 class ScanReport:
     root: str  # absolute path of the folder
     paths: list[str]  # usable images, posix paths relative to root, sorted
@@ -39,6 +49,8 @@ class ScanReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     formats: dict[str, int] = field(default_factory=dict)  # count per format, e.g. {"PNG": 10}
     sizes: dict[str, int] = field(default_factory=dict)  # count per original "WxH" (filled by load_images)
+    duplicate_links: list[DuplicateLink] = field(default_factory=list)  # links to an image listed under another name
+    duplicate_links_kept: bool = False  # True: those links are in `paths` too (scan_folder's keep_duplicate_links)
 
     @property
     def has_labels(self) -> bool:
@@ -57,7 +69,21 @@ class ScanReport:
             skipped=[SkippedFile(path=str(s["path"]), reason=str(s["reason"])) for s in d.get("skipped", [])],
             formats={str(k): int(v) for k, v in d.get("formats", {}).items()},
             sizes={str(k): int(v) for k, v in d.get("sizes", {}).items()},
+            duplicate_links=[
+                DuplicateLink(path=str(x["path"]), same_as=str(x["same_as"])) for x in d.get("duplicate_links", [])
+            ],
+            duplicate_links_kept=bool(d.get("duplicate_links_kept", False)),
         )
+
+    def duplicate_links_note(self) -> str:
+        """One sentence about links to images listed under another name, or "" when there are none."""
+        n = len(self.duplicate_links)
+        if not n:
+            return ""
+        what = f"{n} symbolic link{'s' if n != 1 else ''} to images already in the folder"
+        if self.duplicate_links_kept:
+            return f"{what} kept as separate images (each is an exact duplicate)."
+        return f"{what} left out (exact duplicates; each image counts once)."
 
     def summary(self) -> str:
         """Human text for the CLI: images found, per-label counts, and every skipped file with its reason."""
@@ -81,6 +107,11 @@ class ScanReport:
                 lines.append(f"  ... and {len(self.skipped) - _SUMMARY_MAX_SKIPPED} more")
         else:
             lines.append("Skipped 0 files.")
+        if self.duplicate_links:
+            lines.append(self.duplicate_links_note()[:-1] + ":")
+            lines += [f"  {x.path} -> {x.same_as}" for x in self.duplicate_links[:_SUMMARY_MAX_SKIPPED]]
+            if len(self.duplicate_links) > _SUMMARY_MAX_SKIPPED:
+                lines.append(f"  ... and {len(self.duplicate_links) - _SUMMARY_MAX_SKIPPED} more")
         return "\n".join(lines)
 
     def save(self, path: Path) -> None:
@@ -94,14 +125,22 @@ def format_of(path: str) -> str:
     return _FORMAT_OF_EXTENSION.get(ext, ext[1:].upper())
 
 
+@dataclass
+class _Found:
+    rel: str  # posix path relative to the root
+    real: str  # the file it is (links resolved), case-normalised where the file system ignores case
+    is_link: bool
+
+
 def _walk(
     root: Path, should_stop: Callable[[], bool] | None, progress: Callable[[int, int], None] | None
-) -> tuple[list[str], list[SkippedFile]]:
-    """Relative posix paths of image files under root, plus unreadable folders and broken links.
+) -> tuple[list[_Found], list[SkippedFile]]:
+    """Image files under root (with the file each one really is), plus unreadable folders and broken links.
 
     Follows symlinked folders, but each real folder is entered at most once, so link loops terminate.
+    One lstat per file, as the old exists() check cost: a link's target is resolved only for links.
     """
-    found: list[str] = []
+    found: list[_Found] = []
     skipped: list[SkippedFile] = []
     visited = {os.path.realpath(root)}
 
@@ -125,15 +164,37 @@ def _walk(
             keep.append(d)
         dirnames[:] = keep  # os.walk descends only into these, in this order
         rel_dir = Path(os.path.relpath(dirpath, root))
+        real_dir = os.path.realpath(dirpath)
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
             rel = (rel_dir / name).as_posix()
-            if not os.path.exists(os.path.join(dirpath, name)):  # a symlink whose target is gone
+            full = os.path.join(dirpath, name)
+            try:
+                is_link = stat.S_ISLNK(os.lstat(full).st_mode)
+            except OSError:  # removed while we walk
+                continue
+            if is_link and not os.path.exists(full):  # a symlink whose target is gone
                 skipped.append(SkippedFile(rel, "broken link (the file it points to does not exist)"))
                 continue
-            found.append(rel)
+            real = os.path.realpath(full) if is_link else os.path.join(real_dir, name)
+            found.append(_Found(rel, os.path.normcase(real), is_link))
     return found, skipped
+
+
+def _split_duplicate_links(found: list[_Found]) -> tuple[list[str], list[DuplicateLink]]:
+    """(one path per real file, the links to a file listed under another name). The copy kept is the real file
+    when it is in the folder, else the first link in path order."""
+    by_real: dict[str, list[_Found]] = {}
+    for f in sorted(found, key=lambda f: f.rel):
+        by_real.setdefault(f.real, []).append(f)
+    unique: list[str] = []
+    duplicates: list[DuplicateLink] = []
+    for group in by_real.values():
+        keep = next((f for f in group if not f.is_link), group[0])
+        unique.append(keep.rel)
+        duplicates += [DuplicateLink(f.rel, keep.rel) for f in group if f is not keep]
+    return unique, duplicates
 
 
 def scan_folder(
@@ -141,8 +202,12 @@ def scan_folder(
     *,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    keep_duplicate_links: bool = False,
 ) -> ScanReport:
     """Walk `root` recursively and list its images (read-only; nothing is opened or written).
+
+    Symbolic links to an image listed under another name go to `duplicate_links`; they are left out of `paths`
+    unless keep_duplicate_links is True (then each link counts as an image of its own, as a copied file would).
 
     progress(found, 0) is called while the walk runs (total 0: not known yet) and progress(n, n) at the
     end; should_stop() is polled once per folder. Raises DataError for a missing, unreadable or image-less folder and
@@ -159,7 +224,9 @@ def scan_folder(
     except OSError as e:
         raise DataError(f"Folder '{root}' cannot be read ({e.strerror or e}).") from e
 
-    found, skipped = _walk(root, should_stop, progress)
+    walked, skipped = _walk(root, should_stop, progress)
+    unique, duplicates = _split_duplicate_links(walked)
+    found = [f.rel for f in walked] if keep_duplicate_links else unique
     if not found:
         if skipped:
             first = skipped[0]
@@ -179,4 +246,5 @@ def scan_folder(
     formats = dict(sorted(Counter(format_of(p) for p in found).items()))
     if progress is not None:
         progress(len(found), len(found))
-    return ScanReport(str(root), found, labels, class_names, skipped, formats, {})
+    duplicates.sort(key=lambda x: x.path)
+    return ScanReport(str(root), found, labels, class_names, skipped, formats, {}, duplicates, keep_duplicate_links)

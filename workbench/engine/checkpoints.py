@@ -1,7 +1,9 @@
 """When fit() writes checkpoints: a policy object, not `if`s in the loop (torchtitan's CheckpointManager).
 
-- `last` at least every `train.checkpoint_every_s` seconds of training, at every epoch end, and when the run stops,
-  finishes or fails (`now()`), so a stopped or killed run resumes close to where it was;
+- `last` at least every `train.checkpoint_every_s` seconds of training (checked after each step and epoch end),
+  and when the run stops, finishes or fails (`now()`), so a stopped or killed run resumes close to where it was.
+  Not at every epoch end: with short epochs that would spend much of the time budget writing checkpoints, and a
+  resume continues exactly from any step;
 - `epoch-NNNN` snapshots every `train.checkpoint_every_epochs` epochs (0: none);
 - `time-NNNNNNs` snapshots every `train.snapshot_every_s` seconds of training time (learning curves over time).
 The policy decides when; `save(name)` (fit's) builds the state and RunDir writes it atomically under that name.
@@ -32,7 +34,8 @@ class CheckpointPolicy:
             self.now(elapsed_s)
 
     def after_epoch(self, epochs_done: int, elapsed_s: float) -> None:
-        self.now(elapsed_s)
+        if elapsed_s - self.last_saved_at >= self.every_s:
+            self.now(elapsed_s)
         if self.every_epochs and epochs_done % self.every_epochs == 0:
             self.save(f"epoch-{epochs_done:04d}")
 

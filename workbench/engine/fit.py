@@ -1,7 +1,8 @@
 """fit(): the one training loop. The CLI, the GUI worker and (later) torchrun all call it unchanged.
 
 It reads top to bottom: run folder, data, model and optimizer (engine/trainer.py), resume, loop; when to checkpoint
-is engine/checkpoints.py's policy. One step is
+is engine/checkpoints.py's policy, and how the time budget holds everything between steps (monitor passes, previews,
+checkpoints) and when the monitor may run is engine/timing.py's. One step is
     images[indices] (uint8, B x 3 x S x S) -> trainer.views(batch, step) -> trainer.step(views) (loss, backward,
     optimizer) -> metrics.csv row and reporter.step(...)
 Every step is a cancellation and pause point. Only the main process writes run files (workbench/dist.py).
@@ -9,7 +10,7 @@ Every step is a cancellation and pause point. Only the main process writes run f
 
 from __future__ import annotations
 
-import time
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +19,21 @@ import torch
 from workbench import dist
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet, default_cache_dir, demo_dataset_path, load_images
+from workbench.engine import timing
 from workbench.engine.checkpoints import CheckpointPolicy
 from workbench.engine.devices import resolve_device
-from workbench.engine.monitor import end_epoch
+from workbench.engine.lock import RunLock
+from workbench.engine.monitor import Monitor, epoch_metrics
 from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.resume import check_resume_config
-from workbench.engine.runs import SCAN_REPORT_FILE, RunDir
+from workbench.engine.runs import CHECKPOINT_FORMAT, SCAN_REPORT_FILE, UNTRAINED_FILE, RunDir
+from workbench.engine.timing import Overheads, TrainClock, wait_while_paused
 from workbench.engine.trainer import StepResult, Trainer, output_size
-from workbench.errors import Cancelled, ConfigError, TrainingError
-from workbench.files import ensure_outside
+from workbench.errors import Cancelled, ConfigError, TrainingError, WriteError
+from workbench.files import ensure_outside, remove_temporaries
 from workbench.methods import resolve_config
 
-CHECKPOINT_FORMAT = 1
 GPU_CACHE_LIMIT_BYTES = 4 * 2**30
 
 
@@ -77,6 +80,7 @@ def load_data(config: ExperimentConfig, reporter: Reporter, root: str | Path | N
             workers=config.train.workers,
             progress=reporter.progress,
             should_stop=reporter.should_stop,
+            keep_duplicate_links=config.data.keep_duplicate_links,
         )
     finally:
         if several and dist.local_rank() == 0:
@@ -92,8 +96,29 @@ def fit(
     images: ImageSet | None = None,
 ) -> FitResult:
     """Train `config` in `run_dir` (created, or continued with `resume=True`) until the epochs, the step limit or
-    the time budget run out, or the reporter asks to stop. Raises WorkbenchError subclasses for user errors."""
+    the time budget run out, or the reporter asks to stop. Raises WorkbenchError subclasses for user errors: among
+    them RunBusyError when another process trains the run, TrainingError when a file cannot be written (disk full,
+    folder read-only or deleted), the last checkpoint left intact."""
     reporter = reporter or NullReporter()
+    session = _Session(dist.is_main_process(), reporter)
+    try:
+        return _fit(config, run_dir, reporter, resume, images, session)
+    except WriteError as exc:
+        text = _write_failed_message(exc)
+        session.failed(text)
+        raise TrainingError(text) from None
+    finally:
+        session.close()
+
+
+def _fit(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    reporter: Reporter,
+    resume: bool,
+    images: ImageSet | None,
+    session: _Session,
+) -> FitResult:
     config.validate()
     config = resolve_config(config)  # the method's encoder and hyper-parameters, as saved in config.json
     device = dist.device_for(resolve_device(config.train.device))
@@ -101,7 +126,7 @@ def fit(
 
     # ---- run folder and data (read before a new run folder is made, so bad data leaves nothing behind) ----------
     ensure_outside(run_dir, config.data.path or demo_dataset_path(), "the run folder")
-    run = RunDir.open(run_dir) if resume else None
+    run = session.hold(RunDir.open(run_dir)) if resume else None  # locked: one training process per run
     if run is not None:  # before anything is written: a refused resume leaves the run as it was
         check_resume_config(run.load_config(), config, run.path)
     data = images if images is not None else load_data(config, reporter)
@@ -117,32 +142,42 @@ def fit(
         )
     local_batch = batch_size // world
     steps_per_epoch = n_images // batch_size
-    run = _write_run_files(run, run_dir, config, data, main)
+    run = session.hold(_write_run_files(run, run_dir, config, data, main))
     pool = _image_pool(data, device)
 
     # ---- model, optimizer and where to start -----------------------------------------------------------------
-    trainer = Trainer(config, device, n_images)
+    trainer = Trainer(config, device, n_images, notify=reporter.message)
     previewer = Previewer(trainer.method, data, trainer.spec, config.train.seed, device, run, reporter, main)
     pos = _resume(run, trainer, device, reporter) if resume else _Position()
     total_steps = config.train.epochs * steps_per_epoch
     if config.train.max_steps is not None:
         total_steps = min(total_steps, config.train.max_steps)
     budget = config.train.time_budget_s
+    clock = TrainClock(pos.time_s, pos.step, budget)  # from here on everything counts as training time
+    overheads = Overheads(budget, config.train.monitor_share, pos.time_s)
+    monitor = Monitor(run, trainer.method, data, trainer.spec, config, device, reporter, main)
 
     def save(name: str) -> None:
         if main:
-            state = {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), **trainer.state_dict()}
-            run.save_checkpoint({**state, "position": vars(pos).copy()}, name)
+            with overheads.measure("checkpoint", clock):
+                state = {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), **trainer.state_dict()}
+                # the time now, not the last step's: a resume must not lose what the monitor took since
+                position = {**vars(pos), "time_s": clock.elapsed()}
+                run.save_checkpoint({**state, "position": position}, name)
 
     if pos.step == 0 and not run.has_checkpoint(run.INIT_CHECKPOINT):
         save(run.INIT_CHECKPOINT)  # the weights it starts from: the untrained baseline of eval and Explore
+    if main and pos.step == 0 and monitor.enabled and not run.untrained_path.is_file():
+        with overheads.measure("monitor", clock):  # one monitor pass, ~1 s: also what the schedule expects of one
+            untrained = epoch_metrics(trainer.method, data, trainer.spec, config, device)
+        run.save_json(UNTRAINED_FILE, {"step": 0, **untrained})  # the plots' "untrained" reference level
+        trainer.method.train()
 
     # ---- loop --------------------------------------------------------------------------------------------------
     if main:
         run.begin_metrics(resume_step=pos.step)
         run.trim_epochs(last_kept=pos.epoch)
         run.set_status("running", step=pos.step)
-    clock = _Clock(pos.time_s, pos.step, budget)
     checkpoints = CheckpointPolicy(config.train, save, pos.time_s)
     out_of_time = budget is not None and pos.time_s >= budget
     loss: float | None = None
@@ -153,34 +188,41 @@ def fit(
         while pos.step < total_steps and not out_of_time:
             order = _epoch_order(n_images, config.train.seed, pos.epoch)
             while pos.epoch_step < steps_per_epoch and pos.step < total_steps:
-                if world == 1 and _wait_while_paused(reporter, clock):  # pausing is the app's, on one process
+                if world == 1 and wait_while_paused(reporter, clock):  # pausing is the app's, on one process
                     raise Cancelled
-                started = time.perf_counter()
+                started = timing.now()
                 start = pos.epoch_step * batch_size + rank * local_batch  # this process's slice of the batch
                 indices = order[start : start + local_batch]  # dataset rows of this process's slice
                 batch = pool[indices.to(pool.device)].to(device, non_blocking=True)
                 progress = max((pos.step + 1) / total_steps, pos.time_s / budget if budget else 0.0)
                 views = trainer.views(batch, pos.step, rank * local_batch, batch_size, indices)
                 result = trainer.step(views, progress, pos.step)
-                images_per_s = batch_size / max(time.perf_counter() - started, 1e-9)
-                stop, elapsed = _agree(reporter.should_stop(), clock.elapsed(), device)
+                step_s = timing.now() - started
+                images_per_s = batch_size / max(step_s, 1e-9)
+                # a process's first step also does one-off work (the precision check, torch.compile, warm-up),
+                # so it is not taken as what the next step will cost
+                typical_s = step_s if pos.step > clock.start_step else 0.0
+                stop, elapsed = _agree(reporter.should_stop(), clock.elapsed(), typical_s, overheads, device)
                 pos.step, pos.epoch_step, pos.time_s = pos.step + 1, pos.epoch_step + 1, elapsed
-                out_of_time = budget is not None and elapsed >= budget
+                out_of_time = not overheads.fits(elapsed, "step")  # another step would not end within the budget
+                last = out_of_time or pos.step >= total_steps
                 loss = result.loss
                 epoch_losses.append(loss)
-                _log_step(run, reporter, result, pos, clock, total_steps, images_per_s, main)
-                previewer.maybe(pos.epoch + 1, pos.time_s)
+                _log_step(run, reporter, result, pos, clock, total_steps, images_per_s, main, last)
+                if not last and previewer.due(pos.time_s) and overheads.allows(pos.time_s, "preview"):
+                    with overheads.measure("preview", clock):
+                        previewer.maybe(pos.epoch + 1, pos.time_s)
                 checkpoints.after_step(pos.time_s)
                 if stop:
                     raise Cancelled
                 if out_of_time:
                     break
             if pos.epoch_step >= steps_per_epoch:  # a whole epoch is done
-                end_epoch(
-                    run, trainer.method, data, trainer.spec, config, device, pos.epoch, pos.step, epoch_losses,
-                    clock.elapsed(), reporter, main,
-                )  # fmt: skip
-                previewer.maybe(pos.epoch + 1, clock.elapsed())
+                last = out_of_time or pos.step >= total_steps  # the final weights are always measured
+                due = monitor.due(pos.epoch) and overheads.allows(pos.time_s, "monitor")
+                measure = monitor.enabled and (last or due)
+                with overheads.measure("monitor", clock, active=measure):
+                    monitor.end_epoch(pos.epoch, pos.step, epoch_losses, pos.time_s, measure)
                 pos.epoch, pos.epoch_step, epoch_losses = pos.epoch + 1, 0, []
                 checkpoints.after_epoch(pos.epoch, clock.elapsed())
         message = f"time budget of {budget:g} s reached" if out_of_time else f"finished {pos.step} steps"
@@ -195,9 +237,12 @@ def fit(
             run.set_status("failed", step=pos.step, message=text)
         run.close()
         raise TrainingError(text) from None
-    pos.time_s = clock.elapsed()
-    checkpoints.now(pos.time_s)
-    previewer.maybe(max(pos.epoch + (pos.epoch_step > 0), 1), pos.time_s, force=True)  # the final weights
+    if status == "finished" and pos.epoch_step > 0 and monitor.enabled:
+        # it ended inside an epoch: that epoch's row so far, for the final weights (a resume trims it)
+        monitor.end_epoch(pos.epoch, pos.step, epoch_losses, pos.time_s, measure=True)
+    previewer.maybe(max(pos.epoch + (pos.epoch_step > 0), 1), clock.elapsed(), force=True)  # the final weights
+    checkpoints.now(clock.elapsed())
+    pos.time_s = clock.elapsed()  # all of it, the final monitor pass, preview and checkpoint included
     if main:
         run.set_status(status, step=pos.step, message=message, loss=loss, time_s=pos.time_s)
     run.close()
@@ -206,6 +251,49 @@ def fit(
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
+
+
+class _Session:
+    """What fit() holds while it trains: the run folder (its open metrics log) and, in the main process, the run's
+    lock; `close` releases both whatever happened. Holding the lock, it removes what killed writes left behind."""
+
+    def __init__(self, main: bool, reporter: Reporter):
+        self.main, self.notify = main, reporter.message
+        self.run: RunDir | None = None
+        self.lock: RunLock | None = None
+
+    def hold(self, run: RunDir) -> RunDir:
+        self.run = run
+        run.notify = self.notify  # e.g. "TensorBoard curves are off ..." among the run's messages
+        if self.main and self.lock is None:
+            self.lock = RunLock(run.path)
+            self.lock.acquire(self.notify)
+            for folder in (run.path, run.checkpoints):
+                remove_temporaries(folder)
+        return run
+
+    def failed(self, text: str) -> None:
+        if self.main and self.run is not None and self.run.path.is_dir():  # a deleted run is not made again
+            try:
+                self.run.set_status("failed", step=int(self.run.status().get("step") or 0), message=text)
+            except (OSError, TypeError, ValueError):
+                pass  # the folder cannot take it either (deleted, read-only, full)
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _write_failed_message(exc: WriteError) -> str:
+    """One sentence: which file, why, and how to go on (the checkpoints are written atomically, so intact)."""
+    text = f"{str(exc).rstrip('.')}, so training stopped"
+    if exc.errno == errno.ENOENT:
+        return f"{text}."
+    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    fix = "free some space" if full else "make the run folder writable again"
+    return f"{text}; {fix} and resume the run, whose last checkpoint is intact."
 
 
 def _write_run_files(
@@ -223,13 +311,22 @@ def _write_run_files(
     return run if run is not None else RunDir(run_dir)
 
 
-def _agree(stop: bool, elapsed_s: float, device: torch.device) -> tuple[bool, float]:
+def _agree(
+    stop: bool, elapsed_s: float, step_s: float, overheads: Overheads, device: torch.device
+) -> tuple[bool, float]:
     """What every process decides on after a step: stop if any process was asked to (Ctrl+C, SIGTERM, the app's
-    Stop), and the training time as the processes' mean, so budgets, schedules and checkpoints agree."""
+    Stop); the training time and the step's time as the processes' means; and the main process's costs of the work
+    it alone does (monitor, previews, checkpoints), so budgets, schedules, the monitor and checkpoints agree.
+    Returns (stop, elapsed); `overheads` is updated in place."""
     world = dist.world_size()
     if world == 1:
+        overheads.cost["step"] = step_s
         return stop, elapsed_s
-    total = dist.all_reduce_sum(torch.tensor([float(stop), elapsed_s], dtype=torch.float64, device=device)).tolist()
+    shared = overheads.shared() if dist.is_main_process() else [0.0] * len(overheads.shared())
+    values = torch.tensor([float(stop), elapsed_s, step_s, *shared], dtype=torch.float64, device=device)
+    total = dist.all_reduce_sum(values).tolist()
+    overheads.cost["step"] = total[2] / world
+    overheads.set_shared(total[3:])
     return total[0] > 0, total[1] / world
 
 
@@ -256,12 +353,15 @@ def _log_step(
     reporter: Reporter,
     result: StepResult,
     pos: _Position,
-    clock: _Clock,
+    clock: TrainClock,
     total_steps: int,
     images_per_s: float,
     main: bool,
+    last: bool,
 ) -> None:
-    """The step's row in metrics.csv (main process) and its report (CLI progress bar, GUI curves)."""
+    """The step's row in metrics.csv (main process) and its report (CLI progress bar, GUI curves); `last`: the run's
+    last step (its steps or its time budget end here), reported as done in full."""
+    done = max(pos.step / total_steps, pos.time_s / clock.budget if clock.budget else 0.0)
     report = StepReport(
         step=pos.step,
         epoch=pos.epoch + 1,
@@ -270,8 +370,9 @@ def _log_step(
         lr=result.lr,
         images_per_s=images_per_s,
         time_s=pos.time_s,
-        eta_s=clock.eta(pos.step, total_steps),
+        eta_s=0.0 if last else clock.eta(pos.step, total_steps),
         values=result.values,
+        progress=1.0 if last else min(done, 1.0),
     )
     if main:
         run.append_metrics(
@@ -286,45 +387,6 @@ def _log_step(
             }
         )
     reporter.step(report)
-
-
-class _Clock:
-    """Training wall time: time before this process (resumes) plus time since start, minus paused time."""
-
-    def __init__(self, offset_s: float, start_step: int, budget_s: float | None):
-        self.offset = offset_s
-        self.start_step = start_step
-        self.budget = budget_s
-        self.t0 = time.perf_counter()
-        self.paused_s = 0.0
-
-    def elapsed(self) -> float:
-        return self.offset + time.perf_counter() - self.t0 - self.paused_s
-
-    def eta(self, step: int, total: int) -> float | None:
-        """Seconds left at this process's own speed, capped by what is left of the time budget."""
-        elapsed = self.elapsed()
-        rate = (step - self.start_step) / max(elapsed - self.offset, 1e-9)
-        eta = (total - step) / rate if rate > 0 else None
-        if self.budget is not None:
-            left = max(self.budget - elapsed, 0.0)
-            eta = left if eta is None else min(eta, left)
-        return eta
-
-
-def _wait_while_paused(reporter: Reporter, clock: _Clock) -> bool:
-    """Block while paused (time not counted); True if a stop was asked meanwhile or before."""
-    if reporter.should_stop():
-        return True
-    if not reporter.paused():
-        return False
-    started = time.perf_counter()
-    while reporter.paused():
-        if reporter.should_stop():
-            return True
-        time.sleep(0.05)
-    clock.paused_s += time.perf_counter() - started
-    return False
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Live previews of generative methods: reconstructions or samples as one image, saved and reported.
 
-fit() calls `Previewer.maybe(...)` after every step and at every epoch end, and `force=True` once at the end of the
-run. At most every PREVIEW_EVERY_S seconds of training, when the method is `generative`, it runs
-`method.preview(fixed_images)` under torch.no_grad() in eval mode (then restores the mode), denormalises the rows
-with the augment spec, tiles them into one uint8 image (rows top to bottom, images left to right), writes it
-atomically as RUN/preview.png and hands it to `reporter.preview(epoch, image)`.
+fit() calls `Previewer.maybe(...)` after a step when one is `due` (at most every PREVIEW_EVERY_S seconds of training)
+and the evaluation share of the time allows it (engine/timing.py), and with `force=True` once at the end of the
+run. When the method is `generative`, it runs `method.preview(fixed_images)` under torch.no_grad() in eval mode (then
+restores the mode), denormalises the rows with the augment spec, tiles them into one uint8 image (rows top to bottom,
+images left to right), writes it atomically as RUN/preview.png (and, once per step, into the run's TensorBoard
+events) and hands it to `reporter.preview(epoch, image)`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from workbench.data import ImageSet
 from workbench.engine.monitor import monitor_indices
 from workbench.engine.report import Reporter
 from workbench.engine.runs import PREVIEW_FILE, RunDir
-from workbench.files import atomic_write_bytes
 from workbench.methods import Method
 
 PREVIEW_IMAGES = 8  # images per row
@@ -89,19 +89,20 @@ class Previewer:
             idx = monitor_indices(len(data), seed)[:PREVIEW_IMAGES]
             self.images = prepare(spec, data.images[idx]).to(device)
 
+    def due(self, elapsed_s: float) -> bool:
+        """Whether a preview is due: never made, or `every_s` seconds of training since the last one."""
+        return self.enabled and (self.last_s is None or elapsed_s - self.last_s >= self.every_s)
+
     def maybe(self, epoch: int, elapsed_s: float, force: bool = False) -> bool:
-        """Preview now if it is due (never before, or PREVIEW_EVERY_S seconds since the last) or forced; True if
-        a preview was made."""
-        if not self.enabled:
-            return False
-        if not force and self.last_s is not None and elapsed_s - self.last_s < self.every_s:
+        """Preview now if it is due or forced; True if a preview was made."""
+        if not self.enabled or not (force or self.due(elapsed_s)):
             return False
         self.last_s = elapsed_s
         image = render_preview(self.method, self.images, self.spec)
         if image is None:
             return False
         if self.main:
-            atomic_write_bytes(self.run.preview_path, encode_png(image))
+            self.run.save_preview(encode_png(image), image)  # preview.png and the TensorBoard image
         self.reporter.preview(epoch, image)
         return True
 

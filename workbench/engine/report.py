@@ -24,6 +24,9 @@ class StepReport:
     time_s: float  # wall seconds since the run started, resumes included
     eta_s: float | None
     values: dict[str, float] = field(default_factory=dict)  # method-specific (e.g. mi_bound)
+    # The fraction of the run done, in [0, 1]: of its steps or of its time budget, whichever is further; exactly 1.0
+    # on the run's last step when the steps or the budget end it (progress bars end full), below 1 on a stop.
+    progress: float = 0.0
 
 
 class Reporter(Protocol):

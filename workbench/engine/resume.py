@@ -1,6 +1,6 @@
-"""What a resume may change: the run continues with the config it was trained with; only when to stop and where
-(device, workers) may differ. fit(..., resume=True) and `workbench train --resume` both refuse anything else,
-naming each field that differs with both values."""
+"""What a resume may change: the run continues with the config it was trained with; only when to stop, where
+(device, workers) and the monitor's share of the time may differ. fit(..., resume=True) and `workbench train
+--resume` both refuse anything else, naming each field that differs with both values."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from typing import Any
 from workbench.config import ExperimentConfig
 from workbench.errors import ConfigError
 
-# The fields a resumed run may change: its stop criteria, its device and its decoding threads.
-RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.time_budget_s", "train.device", "train.workers")
+# The fields a resumed run may change: its stop criteria, its device, its decoding threads and how much of its time
+# the monitor takes (none of them changes the weights).
+RESUMABLE_CHANGES = (
+    "train.epochs",
+    "train.max_steps",
+    "train.time_budget_s",
+    "train.device",
+    "train.workers",
+    "train.monitor_share",
+)
 
 
 def config_changes(saved: ExperimentConfig, config: ExperimentConfig) -> list[tuple[str, Any, Any]]:
@@ -40,7 +48,7 @@ def check_resume_config(
     *others, last = [labels.get(k, k) for k in RESUMABLE_CHANGES]
     raise ConfigError(
         f"The run in {run} cannot resume with a different config ({listed}); only {', '.join(others)} and {last} "
-        "(when to stop, and where to train) may change when resuming."
+        "(when to stop, where to train, and how much time the monitor takes) may change when resuming."
     )
 
 

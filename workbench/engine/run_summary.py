@@ -27,7 +27,7 @@ class RunSummary:
 
     path: Path
     name: str
-    date: str  # config.json's modification time, "YYYY-MM-DD HH:MM" local time
+    date: str  # when the run was created (run.json's `created`; older runs: config.json's mtime), local time
     status: str  # run.json's status; "unknown" while it is missing or damaged
     method: str
     encoder: str
@@ -35,6 +35,7 @@ class RunSummary:
     step: int  # the furthest of run.json's step and the last complete row of metrics.csv
     loss: float | None  # run.json's loss, else the last complete row's
     knn: float | None  # the last knn_top1 of epochs.csv
+    images_per_s: float | None = None  # the median speed of the last logged steps (what an estimate can rely on)
     config: dict[str, Any] = field(default_factory=dict)  # config.json as saved (not validated)
 
     @property
@@ -59,17 +60,19 @@ def read_summary(path: str | Path) -> RunSummary | None:
     loss = status.get("loss")
     if not isinstance(loss, int | float) or isinstance(loss, bool):
         loss = _last_number(metrics, "loss")
-    try:
-        mtime = run.config_path.stat().st_mtime
-    except OSError:
-        mtime = 0.0
+    created = status.get("created")
+    if not isinstance(created, int | float) or isinstance(created, bool):  # runs from before `created` existed
+        try:
+            created = run.config_path.stat().st_mtime
+        except OSError:
+            created = 0.0
     method, model = config.get("method"), config.get("model")
     epochs = _tail_rows(run.epochs_path)
     knn = _last_number(epochs, "knn_top1_train_split")
     return RunSummary(
         path=run.path,
         name=run.path.name,
-        date=time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
+        date=time.strftime("%Y-%m-%d %H:%M", time.localtime(created)),
         status=str(status.get("status", "unknown")),
         method=str(method.get("name", "?")) if isinstance(method, dict) else "?",
         encoder=str(model.get("encoder", "?")) if isinstance(model, dict) else "?",
@@ -78,6 +81,7 @@ def read_summary(path: str | Path) -> RunSummary | None:
         loss=None if loss is None else float(loss),
         knn=knn if knn is not None else _last_number(epochs, "knn_top1"),  # runs before the rename: knn_top1
         config=config,
+        images_per_s=_median_number(metrics, "images_per_s"),
     )
 
 
@@ -179,6 +183,17 @@ def _last_number(rows: list[dict[str, str]], column: str) -> float | None:
         except (KeyError, ValueError):
             continue
     return None
+
+
+def _median_number(rows: list[dict[str, str]], column: str) -> float | None:
+    values = []
+    for row in rows:
+        try:
+            values.append(float(row[column]))
+        except (KeyError, ValueError):
+            continue
+    values = [v for v in values if v > 0 and v == v and v != float("inf")]
+    return float(np.median(values)) if values else None
 
 
 def _int(value: Any) -> int:

@@ -9,6 +9,10 @@ Layout:
     RUN/preview.png        a generative method's latest reconstructions / samples
     RUN/checkpoints/last.pt and periodic epoch-NNNN.pt / time-NNNNNNs.pt snapshots
     RUN/checkpoints/init.pt the weights the run started from (written before the first step): the untrained baseline
+    RUN/untrained.json     the per-epoch monitor's values for those initial weights (the plots' "untrained" level)
+    RUN/events.out.tfevents.*  TensorBoard event files of the same curves and previews (engine/tensorboard.py), one
+                           more per resume; in the run folder itself, so TensorBoard names the run by its folder
+    RUN/train.lock, RUN/train.lock.json  the training process's lock and its owner (engine/lock.py)
 Every file is replaced atomically (workbench.files), except the CSV logs, which are appended
 and trimmed back to the last checkpoint on resume so curves never hold rows the model has forgotten.
 
@@ -19,14 +23,20 @@ imports torch or Qt at module level, so the window can list runs before torch lo
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import pickle
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.config import ExperimentConfig
-from workbench.errors import ConfigError, RunError
-from workbench.files import atomic_write_bytes, atomic_write_text
+from workbench.config import CONFIG_FORMAT, ExperimentConfig
+from workbench.engine.tensorboard import PREVIEW_TAG, CurveLog, epoch_scalars, has_event_files, step_scalars
+from workbench.errors import ConfigError, RunError, WriteError
+from workbench.files import atomic_write_bytes, atomic_write_text, is_temporary, write_error
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +47,11 @@ METRICS_FILE = "metrics.csv"
 EPOCHS_FILE = "epochs.csv"
 SCAN_REPORT_FILE = "scan_report.json"
 PREVIEW_FILE = "preview.png"
+UNTRAINED_FILE = "untrained.json"
 CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_FORMAT = 1  # the `format` of a checkpoint's dict; a newer one is refused in one sentence
+LOCK_FILE = "train.lock"  # the OS-level lock of the process training the run (engine/lock.py)
+LOCK_OWNER_FILE = "train.lock.json"  # who holds it: pid, host, since (left behind by a killed holder: stale)
 INIT_CHECKPOINT = "init"  # checkpoints/init.pt: the initial weights, what "untrained" means in eval and Explore
 METRICS_COLUMNS = ["step", "epoch", "loss", "lr", "images_per_s", "time_s"]
 STEP_FIELDS = ("step", "loss", "lr", "images_per_s")  # the metrics columns of the per-step curves, in array order
@@ -54,6 +68,13 @@ class RunDir:
         self.checkpoints = self.path / CHECKPOINTS_DIR
         self._metrics_file: io.TextIOWrapper | None = None
         self._metrics_writer: Any = None
+        self._curves: CurveLog | None = None  # TensorBoard events, opened at the first row this process logs
+        self.notify: Callable[[str], None] | None = None  # the run's messages (fit sets the reporter's)
+        self._curves_tried = False
+        self._resume_step: int | None = None  # set by begin_metrics: where this process's curves continue
+        self._resume_row: dict[str, Any] | None = None  # metrics.csv's row at that step (replayed into the events)
+        self._last_step = 0  # the step of the last metrics row: the step a preview is logged at
+        self._preview_step = -1
 
     # ---- the files ------------------------------------------------------------------------------------
     @property
@@ -80,6 +101,15 @@ class RunDir:
     def preview_path(self) -> Path:
         return self.path / PREVIEW_FILE
 
+    @property
+    def untrained_path(self) -> Path:
+        return self.path / UNTRAINED_FILE
+
+    @property
+    def events_dir(self) -> Path:
+        """Where the TensorBoard event files go: the run folder itself (`tensorboard --logdir RUNS` names it so)."""
+        return self.path
+
     # ---- opening -------------------------------------------------------------------------------------
     @staticmethod
     def is_run(path: str | Path) -> bool:
@@ -88,21 +118,30 @@ class RunDir:
     @classmethod
     def create(cls, path: str | Path, config: ExperimentConfig) -> RunDir:
         path = Path(path)
+        cls.check_new(path)
+        run = cls(path)
+        run.save_config(config)  # first: a process killed from here on leaves a run that resumes
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        run.set_status("created", step=0, created=time.time())
+        return run
+
+    @classmethod
+    def check_new(cls, path: str | Path) -> None:
+        """Raise RunError unless a new run can be made at `path` (a new or empty folder); the CLI calls it before
+        reading the images, so a taken --out is refused at once."""
+        path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunError(f"'{path}' is a file, not a folder; choose another --out.")
-        if path.is_dir() and any(path.iterdir()):
+        if path.is_dir() and any(not is_temporary(p) for p in path.iterdir()):  # a killed first write's leftover
             if cls.is_run(path):
                 raise RunError(f"'{path}' already holds a run; pass --resume to continue it, or choose another --out.")
             raise RunError(f"'{path}' is a folder that is not empty; choose an empty or new folder for the run.")
-        run = cls(path)
-        run.checkpoints.mkdir(parents=True, exist_ok=True)
-        run.save_config(config)
-        run.set_status("created", step=0)
-        return run
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunError(f"'{path}' is a file, not a run folder.")
         if not path.is_dir():
             raise RunError(f"Run folder '{path}' does not exist.")
         if not cls.is_run(path):
@@ -110,18 +149,28 @@ class RunDir:
         return cls(path)
 
     def load_config(self) -> ExperimentConfig:
+        """The run's config; a damaged, hand-broken or newer-format config.json is a RunError naming the file."""
+        path = self.path / CONFIG_FILE
         try:
-            data = json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
             return ExperimentConfig.from_dict(data)
-        except (OSError, json.JSONDecodeError, ConfigError) as exc:
-            raise RunError(f"The config of run '{self.path}' cannot be read: {exc}") from None
+        except (OSError, ValueError, ConfigError) as exc:  # ValueError: bad JSON, bad UTF-8
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).rstrip(".")
+            reason = reason[:1].lower() + reason[1:]
+            raise RunError(f"The run config '{path}' cannot be used: {reason}.") from None
 
     def save_config(self, config: ExperimentConfig) -> None:
-        atomic_write_text(self.path / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+        body = {"format": CONFIG_FORMAT, **config.to_dict()}
+        atomic_write_text(self.path / CONFIG_FILE, json.dumps(body, indent=2) + "\n")
 
     # ---- status and reports ----------------------------------------------------------------------------
     def set_status(self, status: str, *, step: int, message: str = "", **extra: Any) -> None:
+        """Replace run.json; its `created` time (unix seconds, set once by `create`) is carried over."""
+        created = self.status().get("created") if "created" not in extra else None
         body = {"status": status, "step": step, "message": message, **extra}
+        if isinstance(created, int | float) and not isinstance(created, bool):
+            body["created"] = created
+        self._ensure_present(self.status_path)
         atomic_write_text(self.path / STATUS_FILE, json.dumps(body, indent=2) + "\n")
 
     def status(self) -> dict[str, Any]:
@@ -129,6 +178,7 @@ class RunDir:
         return read_json_object(self.status_path) or {"status": "unknown", "step": 0, "message": ""}
 
     def save_json(self, name: str, data: dict[str, Any]) -> None:
+        self._ensure_present(self.path / name)
         atomic_write_text(self.path / name, json.dumps(data, indent=2) + "\n")
 
     # ---- checkpoints -----------------------------------------------------------------------------------
@@ -141,7 +191,10 @@ class RunDir:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         path = self.checkpoint_path(name)
+        self._ensure_present(path)
         atomic_write_bytes(path, buffer.getvalue())
+        if self._curves is not None:
+            self._curves.flush()  # a killed run's curves then hold at least every step its checkpoint holds
         return path
 
     def has_checkpoint(self, name: str = "last") -> bool:
@@ -154,16 +207,41 @@ class RunDir:
         import torch
 
         try:
-            return torch.load(path, map_location=map_location, weights_only=True)
+            state = torch.load(path, map_location=map_location, weights_only=True)  # never code from a data file
         except Exception as exc:  # a damaged file must become a sentence, whatever torch raises
-            raise RunError(f"Checkpoint '{path}' cannot be loaded ({type(exc).__name__}: {exc}).") from None
+            unpickling = isinstance(exc, pickle.UnpicklingError)
+            if unpickling and re.search(r"unsupported (global|class)", str(exc), re.IGNORECASE):
+                why = "it holds code or objects other than weights, and checkpoints are only ever loaded as weights"
+            else:
+                detail = "unreadable data" if unpickling else f"{type(exc).__name__}: {_first_line(exc)}"
+                why = f"it is damaged or not a checkpoint ({detail})"
+            raise RunError(f"Checkpoint '{path}' cannot be loaded: {why}.") from None
+        if not isinstance(state, dict) or not all(isinstance(state.get(k), dict) for k in ("model", "config")):
+            raise RunError(f"Checkpoint '{path}' cannot be loaded: it is not a checkpoint of SSL Workbench.")
+        version = state.get("format", 1)
+        if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+            raise RunError(
+                f"Checkpoint '{path}' was written by a newer SSL Workbench (format {version}; this version reads up "
+                f"to {CHECKPOINT_FORMAT}); update SSL Workbench to use it."
+            )
+        position = state.get("position", {})
+        if not isinstance(position, dict) or not all(type(v) in (int, float) for v in position.values()):
+            raise RunError(f"Checkpoint '{path}' cannot be loaded: its position is damaged.")
+        try:
+            ExperimentConfig.from_dict(state["config"])
+        except ConfigError as exc:
+            raise RunError(f"Checkpoint '{path}' cannot be used: {str(exc).rstrip('.')}.") from None
+        return state
 
     # ---- metrics ---------------------------------------------------------------------------------------
     def begin_metrics(self, resume_step: int) -> None:
-        """Before a resumed run logs again, drop the rows a killed process logged past its last checkpoint."""
+        """Before a resumed run logs again, drop the rows a killed process logged past its last checkpoint (the
+        TensorBoard events past it are purged when this process's event file opens)."""
         path = self.path / METRICS_FILE
+        self._resume_step, self._resume_row, self._last_step = resume_step, None, resume_step
         if path.is_file() and path.stat().st_size > 0:
-            self._trim_csv(path, "step", resume_step)
+            kept = self._trim_csv(path, "step", resume_step)
+            self._resume_row = kept[-1] if kept else None
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one step's row; the first row of a fresh file fixes the header (base columns, then the rest)."""
@@ -179,12 +257,20 @@ class RunDir:
             self._metrics_writer = csv.DictWriter(
                 self._metrics_file, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
             )
-        self._metrics_writer.writerow({k: _fmt(v) for k, v in row.items()})
-        self._metrics_file.flush()
+        self._ensure_present(self.metrics_path)  # an open file takes rows on after its folder is deleted
+        try:
+            self._metrics_writer.writerow({k: _fmt(v) for k, v in row.items()})
+            self._metrics_file.flush()
+        except OSError as exc:  # disk full; the row is cut off the file again on resume
+            raise write_error(self.metrics_path, exc) from None
+        self._last_step = int(row["step"])
+        if (curves := self._events()) is not None:
+            curves.scalars(self._last_step, step_scalars(row))
 
     def append_epoch(self, row: dict[str, Any]) -> None:
         """Append one row to epochs.csv; new keys widen the header (the file is small, so it is rewritten)."""
         path = self.path / EPOCHS_FILE
+        self._ensure_present(path)
         rows = read_csv(path) if path.is_file() else []
         rows.append({k: _fmt(v) for k, v in row.items()})
         columns: list[str] = []
@@ -195,41 +281,101 @@ class RunDir:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(path, out.getvalue())
+        if (curves := self._events()) is not None and "step" in row:
+            curves.scalars(int(row["step"]), epoch_scalars(row))
+
+    def save_preview(self, png: bytes, image: Any) -> None:
+        """A generative method's preview: preview.png (the latest) and, once per step, the events' preview image."""
+        self._ensure_present(self.preview_path)
+        atomic_write_bytes(self.preview_path, png)
+        if self._last_step > self._preview_step and (curves := self._events()) is not None:
+            curves.image(PREVIEW_TAG, self._last_step, image)
+            self._preview_step = self._last_step
 
     def trim_epochs(self, last_kept: int) -> None:
         path = self.path / EPOCHS_FILE
         if path.is_file():
             self._trim_csv(path, "epoch", last_kept)
 
+    def _ensure_present(self, path: Path) -> None:
+        """Refuse to write once the run folder is gone: writing would make a new, partial run folder again."""
+        if not self.path.is_dir():
+            raise WriteError(path, "the run folder was deleted or moved", errno.ENOENT)
+
     def close(self) -> None:
         if self._metrics_file is not None:
             self._metrics_file.close()
             self._metrics_file = None
             self._metrics_writer = None
+        if self._resume_step is not None:
+            self._events()  # a resume that logged nothing still purges what a killed process logged past it
+        if self._curves is not None:
+            self._curves.close()  # flushes the queued events
+        self._curves, self._curves_tried, self._resume_step = None, False, None
+
+    def _events(self) -> CurveLog | None:
+        """This process's TensorBoard writer, opened once, after begin_metrics and trim_epochs have trimmed the CSVs:
+        resumed, it purges the earlier events at and past the resume step and replays the CSV rows of that step."""
+        if self._curves_tried:
+            return self._curves
+        self._curves_tried = True
+        resumed = self._resume_step is not None and has_event_files(self.events_dir)
+        purge = self._resume_step if resumed else None
+        self._curves = CurveLog.open(self.events_dir, purge_step=purge, notify=self.notify)
+        if self._curves is not None and resumed:
+            if self._resume_row is not None and _int_or_none(self._resume_row.get("step")) == self._resume_step:
+                self._curves.scalars(self._resume_step, step_scalars(self._resume_row))
+            for row in read_csv(self.epochs_path) if self.epochs_path.is_file() else []:
+                if _int_or_none(row.get("step")) == self._resume_step:
+                    self._curves.scalars(self._resume_step, epoch_scalars(row))
+        return self._curves
 
     @staticmethod
-    def _trim_csv(path: Path, key: str, last_kept: int) -> None:
-        """Keep rows with row[key] <= last_kept (a killed run may have logged past its last checkpoint)."""
-        text = path.read_text(encoding="utf-8")
-        reader = csv.DictReader(io.StringIO(text))
+    def _trim_csv(path: Path, key: str, last_kept: int) -> list[dict[str, str]]:
+        """Keep the rows with row[key] <= last_kept (a killed run may have logged past its last checkpoint), each
+        complete and after the one before: a half-written line of a killed process, garbage and repeats go."""
+        text = path.read_text(encoding="utf-8", errors="replace")
+        reader = csv.DictReader(io.StringIO(text.replace("\0", "")))
         columns = list(reader.fieldnames or [])
-        kept = []
+        kept: list[dict[str, str]] = []
+        previous = -1
         for row in reader:
+            if None in row or None in row.values():  # too many or too few cells
+                continue
             try:
-                if int(float(row[key])) <= last_kept:
-                    kept.append(row)
+                number = float(row[key])
             except (TypeError, ValueError):
-                continue  # a half-written last line from a killed process
+                continue
+            if not number.is_integer():  # nan, inf, 2.5: not a step
+                continue
+            value = int(number)
+            if previous < value <= last_kept:
+                kept.append(row)
+                previous = value
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(kept)
         atomic_write_text(path, out.getvalue())
+        return kept
 
 
 def read_csv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        return list(csv.DictReader(line.replace("\0", "") for line in f))
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first sentence of an exception's message (torch's run to paragraphs)."""
+    line = (str(exc).strip().splitlines() or [""])[0]
+    return line.split(". ")[0].rstrip(".")[:160]
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _fmt(value: Any) -> Any:

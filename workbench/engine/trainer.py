@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.engine.devices import autocast_dtype
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
+from workbench.engine.precision import DTYPE_NAMES, PrecisionChoice, choose_precision
 from workbench.errors import TrainingError
 from workbench.methods import Method, StepNoise, create_method, resolve_config
 from workbench.models import create_encoder
@@ -52,8 +55,15 @@ class StepResult:
 class Trainer:
     """The method and its optimisation state on `device`, built from a resolved config (seeded for the weights)."""
 
-    def __init__(self, config: ExperimentConfig, device: torch.device, n_images: int):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        device: torch.device,
+        n_images: int,
+        notify: Callable[[str], None] | None = None,
+    ):
         self.config, self.device = config, device
+        self.notify = notify or (lambda text: None)  # one-line messages for the run's log (precision, compile)
         torch.manual_seed(config.train.seed)
         self.method = dist.convert_batchnorm(build_method(config), device)
         if dist.rank() > 0:  # the same initial weights everywhere; any global-generator draw differs per process
@@ -77,9 +87,18 @@ class Trainer:
                 device_ids=[device.index] if device.type == "cuda" else None,
                 **{no_sync or "broadcast_buffers": False},
             )
+        if config.train.compile:
+            self.model = torch.compile(self.model)
+        self._compile_pending = config.train.compile  # the first step compiles; its time is reported
         self.optimizer = build_optimizer(self.method, config.optim)
-        self.amp_dtype = autocast_dtype(device, config.train.precision)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        # "auto" is settled by a check on the first batch (engine/precision.py), or by the checkpoint on a resume
+        self.precision: PrecisionChoice | None = None
+        explicit = None if config.train.precision == "auto" else autocast_dtype(device, config.train.precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=explicit == torch.float16)
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return None if self.precision is None else self.precision.dtype
 
     def views(
         self,
@@ -108,7 +127,11 @@ class Trainer:
         """One optimisation step at training `progress` in [0, 1]; a non-finite loss raises before any update."""
         lr = lr_at(self.config.optim, progress)
         set_lr(self.optimizer, lr)
+        if self.precision is None:
+            self.precision = choose_precision(self.config.train.precision, self.device, self.method, views)
+            self.notify(self.precision.reason)
         amp = self.amp_dtype
+        started = time.perf_counter()
         with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
             out = self.model(views)
         logged = torch.stack([out.loss.detach().float()] + [v.float() for v in out.values.values()])
@@ -123,6 +146,9 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.method.on_step_end(progress)
+        if self._compile_pending:
+            self._compile_pending = False
+            self.notify(f"torch.compile: the first step took {time.perf_counter() - started:.1f} s (compiling).")
         return StepResult(loss, dict(zip(out.values.keys(), values, strict=True)), lr)
 
     def state_dict(self) -> dict[str, Any]:
@@ -130,6 +156,7 @@ class Trainer:
             "model": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "precision": None if self.precision is None else self.precision.name,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -137,6 +164,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
+        saved = state.get("precision")
+        if self.config.train.precision == "auto" and saved is not None:  # a resumed run keeps what "auto" chose
+            dtype = {name: dtype for dtype, name in DTYPE_NAMES.items()}[saved]
+            self.precision = PrecisionChoice(dtype, f"Precision {saved} (auto, as chosen when the run started).")
+            self.notify(self.precision.reason)
 
 
 def step_seed(seed: int, step: int) -> int:

@@ -1,5 +1,9 @@
 """The main window: workspaces Data -> Augment -> Train -> Explore, menus, status bar, banner, settings.
 
+Ctrl+1…4 switch workspaces; Help has the guide and the keyboard shortcuts. Status texts are elided labels: a long
+message never widens the window. An error in the banner stays until dismissed or until a workspace reports that
+something went through (its next status message).
+
 `run_app(data)` is what `workbench` / `workbench gui [--data DIR]` call. Nothing imported here loads torch:
 the window paints first; torch loads on a worker thread (About, the augmentation preview).
 benchmarks/first_paint.py observes the first paint from outside (an application event filter).
@@ -17,7 +21,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QTabWidget,
@@ -34,13 +37,16 @@ from workbench.gui.augment_view import AugmentView
 from workbench.gui.data_view import DataView, folder_from_mime
 from workbench.gui.explore_view import ExploreView
 from workbench.gui.gc_policy import install_gui_collector
+from workbench.gui.help import open_guide, show_shortcuts
 from workbench.gui.train_view import TrainView
 from workbench.gui.widgets.banner import Banner
+from workbench.gui.widgets.elided_label import ElidedLabel
 from workbench.gui.worker import TaskRunner, TaskState
 
 ORGANIZATION, APPLICATION = "SSL Workbench", "workbench"
 WORKSPACES = ("Data", "Augment", "Train", "Explore")
 MAX_RECENT = 8
+STATUS_MS = 10_000  # how long a workspace's status message stays in the status bar
 
 
 def settings() -> QSettings:
@@ -73,7 +79,7 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.data_view = DataView()
         self.augment_view = AugmentView()
-        self.train_view = TrainView()
+        self.train_view = TrainView(store=self.store)  # remembers the Train settings
         self.explore_view = ExploreView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -88,10 +94,18 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        self.folder_status = QLabel()
-        self.statusBar().addPermanentWidget(self.folder_status)
+        # Our own labels, not QStatusBar.showMessage: the message and the folder each get their part of the bar,
+        # elided, so they neither overlap nor widen the window.
+        self.status_text = ElidedLabel()
+        self.folder_status = ElidedLabel(elide=Qt.TextElideMode.ElideMiddle)
+        self.folder_status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.statusBar().addWidget(self.status_text, 3)
+        self.statusBar().addPermanentWidget(self.folder_status, 1)
+        self._status_timer = QTimer(self, singleShot=True)
+        self._status_timer.timeout.connect(self.status_text.clear)
         self.about_runner = TaskRunner(self)
         self._about: QMessageBox | None = None
+        self._note = ""  # an info sentence for the banner once the first folder is open
         self._build_menus()
         self._connect()
         self._restore(data)
@@ -109,7 +123,21 @@ class MainWindow(QMainWindow):
     def show_error(self, text: str) -> None:
         """The one place worker errors end up: the banner (and a short note in the status bar)."""
         self.banner.show_message(text)
-        self.statusBar().showMessage("Error: see the message at the top of the window.", 8000)
+        self.show_status("Error: see the message at the top of the window.", 8000)
+
+    def show_status(self, text: str, timeout_ms: int = STATUS_MS) -> None:
+        """A message in the status bar for `timeout_ms` (0: until the next one), elided to the bar's width."""
+        self.status_text.setText(text)
+        if timeout_ms:
+            self._status_timer.start(timeout_ms)
+        else:
+            self._status_timer.stop()
+
+    def _workspace_status(self, text: str) -> None:
+        # A workspace's status message means its last action went through: an error shown before it is stale.
+        if self.banner.kind() == "error":
+            self.banner.clear()
+        self.show_status(text)
 
     def recent_folders(self) -> list[str]:
         try:
@@ -129,7 +157,15 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit", self.close)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        view_menu = self.menuBar().addMenu("&View")
+        for i, name in enumerate(WORKSPACES):
+            action = view_menu.addAction(f"&{name}", lambda i=i: self.tabs.setCurrentIndex(i))
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
         help_menu = self.menuBar().addMenu("&Help")
+        guide = help_menu.addAction("SSL Workbench &Guide", lambda: open_guide(self))
+        guide.setShortcut(QKeySequence.StandardKey.HelpContents)
+        help_menu.addAction("&Keyboard Shortcuts", lambda: show_shortcuts(self))
+        help_menu.addSeparator()
         help_menu.addAction("&About SSL Workbench", self.show_about)
         self._fill_recent()
 
@@ -147,13 +183,14 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         for view in (self.data_view, self.augment_view, self.train_view, self.explore_view):
             view.failed.connect(self.show_error)
-            view.status.connect(lambda text: self.statusBar().showMessage(text, 10000))
+            view.status.connect(self._workspace_status)
         self.about_runner.failed.connect(self.show_error)
         self.data_view.folder_opened.connect(self._folder_opened)
         self.data_view.report_ready.connect(self.augment_view.set_report)
         self.data_view.picked.connect(self.augment_view.set_picked)
         # Train uses the folder, the augmentation spec and the training resolution chosen in Data and Augment.
         self.train_view.set_spec_source(self.augment_spec)
+        self.train_view.set_keep_links_source(lambda: self.data_view.keep_duplicate_links)
         self.augment_view.spec_changed.connect(self.train_view.refresh_spec)
         self.data_view.folder_opened.connect(self.train_view.set_folder)
         self.train_view.open_augment.connect(lambda: self.tabs.setCurrentWidget(self.augment_view))
@@ -166,9 +203,14 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._workspace_changed)
 
     def _restore(self, data: str | Path | None) -> None:
+        self.data_view.keep_duplicate_links = self.store.value("data/keep_duplicate_links", "false") == "true"
         geometry = self.store.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1280, 800)
+        else:  # a window saved larger than this screen (another monitor, or grown by an old version) fits again
+            screen = self.screen().availableGeometry()
+            if self.width() > screen.width() or self.height() > screen.height():
+                self.resize(min(self.width(), screen.width()), min(self.height(), screen.height()))
         self.tabs.setCurrentIndex(int(self.store.value("window/workspace", 0)))
         spec = self.store.value("augment/spec")
         if spec:
@@ -179,13 +221,16 @@ class MainWindow(QMainWindow):
         if data is None:
             last = self.store.value("data/last")
             data = last if last and Path(str(last)).is_dir() else demo_dataset_path()
-            if last and not Path(str(last)).is_dir():
-                self.banner.show_message(f"The last folder '{last}' is gone; opened the demo dataset.", "info")
+            if last and not Path(str(last)).is_dir():  # said once the demo is open (opening clears the banner)
+                self._note = f"The last folder '{last}' is gone; opened the demo dataset."
         QTimer.singleShot(0, lambda: self.open_folder(data))  # after the first paint
 
     # ---- slots
     def _folder_opened(self, root: str) -> None:
         self.banner.clear()
+        if self._note:
+            self.banner.show_message(self._note, "info")
+            self._note = ""
         self.setWindowTitle(f"SSL Workbench — {Path(root).name}")
         report = self.data_view.report()
         self.folder_status.setText(f"{Path(root).name}: {len(report.paths):,} images" if report else "")
@@ -256,6 +301,7 @@ class MainWindow(QMainWindow):
             return
         self.store.setValue("window/geometry", self.saveGeometry())
         self.store.setValue("window/workspace", self.tabs.currentIndex())
+        self.store.setValue("data/keep_duplicate_links", "true" if self.data_view.keep_duplicate_links else "false")
         self.store.setValue("augment/spec", json.dumps(self.augment_view.spec().to_dict()))
         self.store.sync()
         # No worker outlives the window: cancel everything and wait for it.

@@ -1,5 +1,7 @@
 """The Data workspace: open a folder, scan it in the background, show the report, browse thumbnails.
 
+Clicking a label in the summary shows only its images; a newly opened folder shows all of them, from the top.
+
 Run alone on the demo dataset (or a folder): `python -m workbench.gui.data_view [DIR]`.
 """
 
@@ -16,7 +18,6 @@ from PySide6.QtCore import QMimeData, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -28,6 +29,7 @@ from workbench.data.decode import DecodeError, decode_image
 from workbench.data.scan import ScanReport, SkippedFile, scan_folder
 from workbench.errors import DataError
 from workbench.gui.signals import emit
+from workbench.gui.widgets.elided_label import ElidedLabel
 from workbench.gui.widgets.image_detail import ImageDetail
 from workbench.gui.widgets.scan_summary import ScanSummary
 from workbench.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
@@ -103,9 +105,11 @@ def check_images(report: ScanReport, state: TaskState, sizes_limit: int = SIZE_S
     return FolderCheck(dict(sizes), len(spread), broken)
 
 
-def _scan(root: Path, state: TaskState) -> tuple[ScanReport, FolderCheck]:
+def _scan(root: Path, keep_duplicate_links: bool, state: TaskState) -> tuple[ScanReport, FolderCheck]:
     state.message(f"Scanning {root.name}…")
-    report = scan_folder(root, progress=state.progress, should_stop=state.should_stop)
+    report = scan_folder(
+        root, progress=state.progress, should_stop=state.should_stop, keep_duplicate_links=keep_duplicate_links
+    )
     state.message("Checking images…")
     return report, check_images(report, state)
 
@@ -121,9 +125,9 @@ class DataView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.folder_label = QLabel("No folder open")
+        self.folder_label = ElidedLabel("No folder open", elide=Qt.TextElideMode.ElideMiddle)
         self.folder_label.setStyleSheet("font-weight: bold;")
-        self.progress_text = QLabel()
+        self.progress_text = ElidedLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
         self.cancel_button = QPushButton("Cancel")
@@ -138,9 +142,24 @@ class DataView(QWidget):
         self.model = ThumbnailModel(self)
         self.grid = ThumbnailView()
         self.grid.setModel(self.model)
+        self.filter_text = ElidedLabel()
+        self.show_all_button = QPushButton("Show all")
+        self.show_all_button.clicked.connect(lambda: self.show_label(None))
+        filter_bar = QHBoxLayout()
+        filter_bar.setContentsMargins(0, 0, 0, 0)
+        filter_bar.addWidget(self.filter_text, 1)
+        filter_bar.addWidget(self.show_all_button)
+        self.filter_bar = QWidget()
+        self.filter_bar.setLayout(filter_bar)
+        self.filter_bar.hide()
+        grid_area = QWidget()
+        grid_layout = QVBoxLayout(grid_area)
+        grid_layout.setContentsMargins(0, 0, 0, 0)
+        grid_layout.addWidget(self.filter_bar)
+        grid_layout.addWidget(self.grid, 1)
         self.detail = ImageDetail()
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        for widget, stretch in ((self.summary, 0), (self.grid, 1), (self.detail, 0)):
+        for widget, stretch in ((self.summary, 0), (grid_area, 1), (self.detail, 0)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
         splitter.setSizes([280, 640, 300])
@@ -159,14 +178,46 @@ class DataView(QWidget):
         self.grid.selectionModel().currentChanged.connect(lambda cur, _prev: self._show(cur))
         self.grid.selectionModel().selectionChanged.connect(self._emit_picked)
         self.model.decode_failed.connect(self.summary.add_skipped)
+        self.summary.label_clicked.connect(self._label_clicked)
+        self.summary.keep_links_changed.connect(self.set_keep_duplicate_links)
         self._report: ScanReport | None = None
+        self._label: int | None = None  # the label whose images the grid shows; None: all
+        self.keep_duplicate_links = False  # the scan option (scan_folder's keep_duplicate_links)
         self._set_busy(False)
 
     # ---- public
     def open_folder(self, folder: str | Path) -> None:
         """Scan `folder` in the background; the current content stays until the new scan succeeds."""
         root = Path(folder).expanduser()
-        self.runner.start(lambda state: _scan(root, state), self._on_scanned)
+        keep = self.keep_duplicate_links
+        self.runner.start(lambda state: _scan(root, keep, state), self._on_scanned)
+
+    def set_keep_duplicate_links(self, keep: bool) -> None:
+        """Keep (True) or leave out links to images already in the folder; rescans the open folder when it changes."""
+        changed = keep != self.keep_duplicate_links
+        self.keep_duplicate_links = keep
+        if changed and self._report is not None:
+            self.open_folder(self._report.root)
+
+    def show_label(self, label: int | None) -> None:
+        """Show only the images of `label` (a class index, -1: the unlabelled ones); None shows them all."""
+        report = self._report
+        if report is None or label == self._label:
+            return
+        self._label = label
+        if label is None:
+            self.model.show_rows(None)
+        else:
+            self.model.show_rows(np.flatnonzero(np.asarray(report.labels) == label))
+        self.grid.scrollToTop()
+        self.summary.select_label(label)
+        self.filter_bar.setVisible(label is not None)
+        if label is not None:
+            name = report.class_names[label] if label >= 0 else "(unlabelled)"
+            self.filter_text.setText(f"Showing {name}: {self.model.rowCount():,} of {len(report.paths):,} images")
+
+    def shown_label(self) -> int | None:
+        return self._label
 
     def choose_folder(self) -> None:
         start = self._report.root if self._report else str(Path.home())
@@ -195,10 +246,17 @@ class DataView(QWidget):
         self.summary.set_report(report, check.sizes, check.sampled)
         for skipped in check.broken:
             self.summary.add_skipped(skipped.path, skipped.reason)
-        self.model.set_report(report)
+        self.model.set_report(report)  # every image again, and the grid from the top
+        self._label = None
+        self.filter_bar.hide()
+        self.grid.scrollToTop()
         self.detail.clear()
-        skipped = f" ({len(report.skipped):,} files skipped)" if report.skipped else ""
-        emit(self.status, f"Opened {report.root}{skipped}")
+        skipped = self.summary.skipped_count()  # the scan's and the image check's
+        notes = [f"{skipped:,} file{'s' if skipped != 1 else ''} skipped"] if skipped else []
+        if report.duplicate_links:
+            kept = "kept" if report.duplicate_links_kept else "left out"
+            notes.append(f"{len(report.duplicate_links):,} duplicate links {kept}")
+        emit(self.status, f"Opened {report.root}" + (f" ({'; '.join(notes)})" if notes else ""))
         emit(self.folder_opened, report.root)
         emit(self.report_ready, report)
 
@@ -217,6 +275,9 @@ class DataView(QWidget):
             w.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
+
+    def _label_clicked(self, label: int) -> None:
+        self.show_label(None if label == self._label else label)  # a second click shows all again
 
     def _show(self, index: QModelIndex) -> None:
         if index.isValid():

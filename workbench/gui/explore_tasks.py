@@ -3,6 +3,7 @@ the engine or the analysis modules. Nothing here touches widgets; the view turns
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from workbench.errors import WorkbenchError
 from workbench.gui.worker import TaskState
 from workbench.results.embeddings import Embedding, compute_embeddings
 from workbench.results.maps import UmapParams, quick_map, umap_map
+from workbench.results.projector import ProjectorFiles
 from workbench.results.umap_process import UmapProcess
 
 COLOUR_MODES = {
@@ -27,6 +29,7 @@ COLOUR_MODES = {
 class MapData:
     emb: Embedding
     xy: np.ndarray  # float32 (N, 2), the PCA map
+    encoder: str = ""  # what represents the images, e.g. "small-cnn, stage3-grid representation (2048-d)"
     _unit: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -67,7 +70,40 @@ def prepare_map(emb: Embedding, state: TaskState) -> MapData:
 def load_map(run_dir: Path, folder: Path | None, mode: str, device: str, state: TaskState) -> MapData:
     """Embeddings (cached or computed) of `folder` under the run in `mode`, then the PCA map."""
     emb = compute_embeddings(run_dir, folder, mode, device=device, reporter=state)
-    return prepare_map(emb, state)
+    data = prepare_map(emb, state)
+    data.encoder = describe_encoder(run_dir)
+    return data
+
+
+def describe_encoder(run_dir: Path) -> str:
+    """The run's encoder and the representation its embeddings and exports use, with its dimension: the encoder's
+    own output size (the registry's "256-d") is often not what represents the images ("2048-d" stage3-grid)."""
+    from workbench.engine.runs import RunDir
+
+    try:
+        run = RunDir.open(run_dir)
+        return _describe(str(run.path), run.config_path.stat().st_mtime_ns)
+    except Exception:  # noqa: BLE001 - a description only: the map is shown without it
+        return ""
+
+
+@functools.lru_cache(maxsize=8)  # a Compare switch reloads the map; building a ResNet-50 again to name it is waste
+def _describe(run_dir: str, _config_mtime: int) -> str:
+    import torch
+
+    from workbench.engine.runs import RunDir
+    from workbench.engine.trainer import output_size
+    from workbench.models import create_encoder
+
+    try:
+        config = RunDir.open(run_dir).load_config()
+        with torch.device("meta"):  # shapes only: no memory, and no draw from the random generator training uses
+            encoder = create_encoder(config.model.encoder, output_size(config), config.model.small_stem)
+        representation = encoder.resolve_representation(config.model.representation)
+        dim = encoder.representation_dim(representation)
+    except Exception:  # noqa: BLE001 - a description only: the map is shown without it
+        return ""
+    return f"{config.model.encoder}, {representation} representation ({dim}-d)"
 
 
 def umap_layout(service: UmapProcess, emb: Embedding, params: UmapParams, state: TaskState) -> np.ndarray:
@@ -113,10 +149,14 @@ def neighbours(data: MapData, row: int, k: int) -> tuple[int, np.ndarray, np.nda
 
 
 def duplicates(emb: Embedding, threshold: float, state: TaskState):
-    from workbench.analysis.duplicates import near_duplicates
+    """(groups of rows with identical file content, near-identical pairs by embedding)."""
+    from workbench.analysis.duplicates import identical_files, near_duplicates
 
+    state.message(f"Looking for identical files among {len(emb):,} …")
+    identical = identical_files(emb.root, emb.paths, progress=state.progress, should_stop=state.should_stop)
     state.message(f"Comparing {len(emb):,} images pairwise …")
-    return near_duplicates(emb.features, threshold, progress=state.progress, should_stop=state.should_stop)
+    pairs = near_duplicates(emb.features, threshold, progress=state.progress, should_stop=state.should_stop)
+    return identical, pairs
 
 
 def latest_columns(colourings: list[Colouring]) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -129,17 +169,44 @@ def latest_columns(colourings: list[Colouring]) -> tuple[np.ndarray | None, np.n
 def export_embeddings(
     path: Path, emb: Embedding, xy: np.ndarray, clusters: np.ndarray | None, outliers: np.ndarray | None
 ) -> Path:
-    """`.csv` -> one row per image (path, label, x, y, cluster, outlier score); anything else -> `.npz`."""
+    """`.csv` -> one row per image (path, label, x, y, cluster, outlier score); `.parquet` -> the same and the
+    vector (results/tables.py); anything else -> `.npz`."""
+    if Path(path).suffix.lower() == ".parquet":  # the table for pandas users (results/tables.py)
+        from workbench.results.export import embeddings_file
+        from workbench.results.tables import save_embeddings_parquet
+
+        return save_embeddings_parquet(path, embeddings_file(emb, xy, clusters, outliers), emb.root)
     from workbench.results.export import save_embeddings_csv, save_embeddings_npz
 
     save = save_embeddings_csv if Path(path).suffix.lower() == ".csv" else save_embeddings_npz
     return save(path, emb, xy, clusters, outliers)
 
 
+def export_projector(
+    out_dir: Path,
+    emb: Embedding,
+    xy: np.ndarray,
+    clusters: np.ndarray | None,
+    outliers: np.ndarray | None,
+    state: TaskState,
+) -> ProjectorFiles:
+    """vectors, metadata, sprite and config in `out_dir`, for TensorBoard's Embedding Projector."""
+    from workbench.results.export import embeddings_file
+    from workbench.results.projector import save_projector
+
+    return save_projector(out_dir, embeddings_file(emb, xy, clusters, outliers), image_root=emb.root, reporter=state)
+
+
 def export_encoder(run_dir: Path, out_dir: Path, image_root: Path | None, state: TaskState) -> dict[str, Path]:
-    """state_dict + TorchScript (and ONNX where the onnx package is installed) in `out_dir`."""
+    """state_dict + TorchScript, ONNX where the onnx package is installed, and for ResNets and ViTs the weights under
+    torchvision's (and timm's) names, in `out_dir` (docs/encoders.md)."""
+    from workbench.engine.runs import RunDir
+    from workbench.methods import resolve_config
     from workbench.results.export import export_encoder as export
     from workbench.results.export import onnx_available
+    from workbench.results.interop import has_torchvision_counterpart
 
     state.message("Exporting the encoder …")
-    return export(run_dir, out_dir, image_root=image_root, onnx=onnx_available())
+    encoder = resolve_config(RunDir(run_dir).load_config()).model.encoder
+    torchvision = has_torchvision_counterpart(encoder)
+    return export(run_dir, out_dir, image_root=image_root, onnx=onnx_available(), torchvision=torchvision)

@@ -1,6 +1,7 @@
 """The Explore workspace: what a run learned about a folder. The embedding map (PCA at once, UMAP when ready),
-hover thumbnails, the clicked image with its nearest neighbours, colours (label, k-means, outlier score), box and
-lasso selection, near-duplicates, and exports.
+hover thumbnails, the clicked image with its nearest neighbours (both ringed on the map), a file-name search, fit
+view (F, Ctrl+0), colours (label, k-means, outlier score), box and lasso selection, duplicates (identical files and
+near-identical embeddings), and exports.
 
 Run alone: `python -m workbench.gui.explore_view RUN_DIR [FOLDER]`.
 """
@@ -11,11 +12,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from workbench.data.scan import ScanReport
 from workbench.gui import explore_tasks as tasks
+from workbench.gui.explore_exports import ExportActions
 from workbench.gui.explore_tasks import Colouring, MapData
 from workbench.gui.signals import emit
 from workbench.gui.widgets.duplicates import DuplicatesPanel
@@ -31,9 +34,11 @@ from workbench.results.maps import UmapParams
 from workbench.results.umap_process import UmapProcess
 
 EMPTY_HINT = "Open a run (Open Run…) or train one in the Train workspace to see what its encoder learned."
+LOADING = "Loading run '{name}': embedding its images …"
+FIT_KEYS = ("F", "Ctrl+0")
 
 
-class ExploreView(QWidget):
+class ExploreView(ExportActions, QWidget):
     """open_run(run_dir, folder=None) embeds in the background and draws the map; shutdown() before closing."""
 
     failed = Signal(str)  # one sentence for the window's banner
@@ -91,8 +96,9 @@ class ExploreView(QWidget):
             runner.failed.connect(self.failed)
         for runner in self._long:
             runner.progress.connect(c.set_progress)
-            runner.message.connect(c.progress_text.setText)
+            runner.message.connect(c.set_progress_text)
             runner.running_changed.connect(lambda _busy: c.set_busy(any(r.is_running() for r in self._long)))
+        self.runner.running_changed.connect(self._loading_changed)
         self.selection.failed.connect(self.failed)
         self.selection.status.connect(self.status)
 
@@ -103,6 +109,7 @@ class ExploreView(QWidget):
         self.map_name = ""
         self.colour: Colouring | None = None
         self._colour_cache: dict[tuple[str, int], Colouring] = {}
+        self._rows_by_path: dict[str, int] = {}
         self._umap_timer = QTimer(self, singleShot=True, interval=400)  # parameter edits settle first
         self._umap_timer.timeout.connect(self.start_umap)
         self._connect()
@@ -125,6 +132,15 @@ class ExploreView(QWidget):
         c.export_npz.triggered.connect(lambda: self._choose_export("npz"))
         c.export_csv.triggered.connect(lambda: self._choose_export("csv"))
         c.export_encoder.triggered.connect(self._choose_encoder_export)
+        c.export_parquet.triggered.connect(lambda: self._choose_export("parquet"))
+        c.export_projector.triggered.connect(self._choose_projector_export)
+        c.fit_button.clicked.connect(self.scatter.fit_view)
+        for keys in FIT_KEYS:  # anywhere in the workspace, except while typing in a box that takes the key
+            QShortcut(
+                QKeySequence(keys), self, self.scatter.fit_view, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
+            )
+        c.search.found.connect(self.find_file)
+        self.selection.table_source = self._table_columns
         self.scatter.clicked.connect(self.show_point)
         self.scatter.selection_changed.connect(self._on_selection)
         self.legend.toggled.connect(lambda _g, _v: self.scatter.set_hidden_groups(self.legend.hidden_groups()))
@@ -189,6 +205,11 @@ class ExploreView(QWidget):
             return
         run_dir, folder, mode, device = self.run_dir, self.folder, self.mode(), self.device
         self.umap_runner.cancel(notify=False)
+        self.point_runner.cancel(notify=False)
+        self.scatter.set_current(-1)  # the Point panel empties with the new embeddings: so does the ring
+        self.neighbours.clear()
+        self.scatter.empty_text = LOADING.format(name=run_dir.name)
+        self.scatter.viewport().update()
         self.runner.start(lambda state: tasks.load_map(run_dir, folder, mode, device, state), self._on_map)
 
     def _on_map(self, data: MapData) -> None:
@@ -198,15 +219,26 @@ class ExploreView(QWidget):
         self.hover.set_report(ScanReport(str(emb.root), emb.paths, emb.labels.tolist(), emb.class_names))
         self.controls.folder_label.setText(str(emb.root))
         self.scatter.set_points(data.xy)
+        self.scatter.set_current(-1)
         self.scatter.select(np.zeros(len(emb), dtype=bool))
         self.neighbours.clear()
+        self.controls.search.set_names(emb.paths)
+        self._rows_by_path = {p: i for i, p in enumerate(emb.paths)}
+        if data.encoder:
+            self.controls.set_encoder(data.encoder)
         self.duplicates.clear()
         self.apply_colour_mode()
         source = "cached" if emb.cached else "computed"
-        emit(self.status, f"{len(emb):,} images, {MODE_NAMES[emb.mode].lower()} ({source}); PCA map.")
+        note = f" {emb.skipped_note()}" if emb.skipped else ""  # deleted or unreadable files: said, not crashed on
+        emit(self.status, f"{len(emb):,} images, {MODE_NAMES[emb.mode].lower()} ({source}); PCA map.{note}")
         emit(self.map_ready, "PCA")
         if self.auto_umap and self.controls.map_kind.currentData() == "umap":
             self.start_umap()
+
+    def _loading_changed(self, busy: bool) -> None:
+        if not busy:  # loaded, failed or cancelled: with no map, say how to get one again
+            self.scatter.empty_text = EMPTY_HINT
+            self.scatter.viewport().update()
 
     def umap_params(self) -> UmapParams:
         c = self.controls
@@ -298,6 +330,8 @@ class ExploreView(QWidget):
         self.neighbours.set_neighbours(
             subset_report(emb.root, emb.paths, emb.labels, emb.class_names, rows), rows, distances
         )
+        if self.scatter.current == row:
+            self.scatter.set_neighbours(rows)
         emit(self.neighbours_shown, row)
 
     def _refresh_point(self) -> None:
@@ -305,8 +339,23 @@ class ExploreView(QWidget):
             self.show_point(self.scatter.current)
 
     def jump_to(self, row: int) -> None:
+        """Show `row` in the Point panel; pan the map to it when it is out of view (a point in view stays put)."""
         self.show_point(row)
-        self.scatter.centre_on(row)
+        if not self.scatter.vb.viewRect().contains(QPointF(*self.scatter.xy[row])):
+            self.scatter.centre_on(row)
+
+    def find_file(self, text: str) -> None:
+        """Mark and show the image whose relative path is `text` (else the first one containing it, ignoring case)."""
+        if self.data is None:
+            return
+        row = self._rows_by_path.get(text, -1)
+        if row < 0:
+            needle = text.casefold()
+            row = next((i for i, p in enumerate(self.data.emb.paths) if needle in p.casefold()), -1)
+        if row < 0:
+            emit(self.status, f"No image's path contains '{text}'.")
+            return
+        self.jump_to(row)
 
     # ---- selection, duplicates, exports
     def _on_selection(self, count: int) -> None:
@@ -322,37 +371,15 @@ class ExploreView(QWidget):
         emb = self.data.emb
         self.dup_runner.start(
             lambda state: tasks.duplicates(emb, threshold, state),
-            lambda pairs: self._on_duplicates(emb, pairs, threshold),
+            lambda result: self._on_duplicates(emb, *result, threshold),
         )
 
-    def _on_duplicates(self, emb: Embedding, pairs, threshold: float) -> None:
+    def _on_duplicates(self, emb: Embedding, identical, pairs, threshold: float) -> None:
         if self.data is None or self.data.emb is not emb:
             return
-        self.duplicates.set_pairs(emb.root, emb.paths, emb.labels, emb.class_names, pairs, threshold)
+        self.duplicates.set_pairs(emb.root, emb.paths, emb.labels, emb.class_names, pairs, threshold, identical)
         self.tabs.setCurrentWidget(self.duplicates)
         emit(self.duplicates_ready, len(pairs))
-
-    def export_embeddings(self, path: str | Path) -> None:
-        """`.csv`: path, label, x, y, cluster, outlier score per image; otherwise `.npz`. Written in the background."""
-        if self.data is None:
-            emit(self.failed, "There are no embeddings to export yet; open a run first.")
-            return
-        emb, xy, target = self.data.emb, self.xy, Path(path)
-        clusters, outliers = tasks.latest_columns(list(self._colour_cache.values()))
-        self.export_runner.start(
-            lambda state: tasks.export_embeddings(target, emb, xy, clusters, outliers),
-            lambda p: emit(self.status, f"Wrote {p}."),
-        )
-
-    def export_encoder(self, out_dir: str | Path) -> None:
-        if self.run_dir is None:
-            emit(self.failed, "Open a run before exporting its encoder.")
-            return
-        run_dir, target, root = self.run_dir, Path(out_dir), self.data.emb.root if self.data else None
-        self.export_runner.start(
-            lambda state: tasks.export_encoder(run_dir, target, root, state),
-            lambda files: emit(self.status, "Wrote " + ", ".join(str(p) for p in files.values())),
-        )
 
     def choose_run(self) -> None:
         """Ask for a run folder (File → Open Run… can call this) and open it."""
@@ -368,17 +395,6 @@ class ExploreView(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Embed an image folder", str(self.folder or Path.home()))
         if folder:
             self.open_run(self.run_dir, folder)
-
-    def _choose_export(self, kind: str) -> None:
-        start = str((self.run_dir or Path.home()) / f"embeddings.{kind}")
-        path, _ = QFileDialog.getSaveFileName(self, "Export the embeddings", start, f"*.{kind}")
-        if path:
-            self.export_embeddings(path)
-
-    def _choose_encoder_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the encoder to a folder", str(self.run_dir or ""))
-        if folder:
-            self.export_encoder(folder)
 
 
 def main(argv: list[str] | None = None) -> int:

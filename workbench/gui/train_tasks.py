@@ -21,7 +21,7 @@ from workbench.catalogue import EncoderInfo, MethodInfo
 from workbench.config import ExperimentConfig
 from workbench.engine.report import StepReport
 from workbench.engine.run_summary import MetricsFollower, RunSummary, curve_array, read_summary
-from workbench.engine.runs import STEP_FIELDS, RunDir, read_csv  # STEP_FIELDS: the curves' columns, in buffer order
+from workbench.engine.runs import STEP_FIELDS, RunDir, read_csv, read_json_object  # STEP_FIELDS: in buffer order
 from workbench.errors import RunError
 
 COLLAPSE_FRACTION = 0.3  # warn when the embedding std falls below this fraction of its best value so far
@@ -119,6 +119,7 @@ class FollowUpdate:
     restarted: bool  # metrics.csv was replaced (a resume trimmed it): `rows` are the whole curve again, redraw
     epochs: list[tuple[int, dict[str, float]]] | None  # every epoch so far when epochs.csv changed, else None
     preview: bytes | None  # preview.png (a generative method's samples) when it changed, else None
+    untrained: dict[str, float] | None  # the initial weights' monitor values when untrained.json changed, else None
     epoch: int | None  # the last row's epoch
     total_steps: int | None  # planned steps (None when a time budget bounds the run, or before the scan report)
     eta_s: float | None  # at the speed seen in the rows read so far
@@ -172,6 +173,7 @@ class RunFollower:
             restarted=restarted,
             epochs=read_epochs(self.run.epochs_path) if self._changed(self.run.epochs_path) else None,
             preview=_read_bytes(self.run.preview_path) if preview else None,
+            untrained=read_untrained(self.path) if self._changed(self.run.untrained_path) else None,
             epoch=_int(self._last.get("epoch")) if self._last else None,
             total_steps=total,
             eta_s=self._eta(step, total),
@@ -245,6 +247,12 @@ def read_epochs(path: Path) -> list[tuple[int, dict[str, float]]] | None:
     return epochs
 
 
+def read_untrained(run_dir: str | Path) -> dict[str, float]:
+    """The per-epoch monitor's values for the run's initial weights (untrained.json); {} when not written (yet)."""
+    data = read_json_object(RunDir(run_dir).untrained_path)
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
 def _read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -307,7 +315,7 @@ def progress_line(last: StepReport, budget_s: float, paused: bool) -> tuple[int,
     if last.total_steps:
         maximum, value, done = last.total_steps, last.step, f"step {last.step:,}/{last.total_steps:,}"
     else:
-        maximum, value, done = 1000, int(1000 * min(last.time_s / budget_s, 1.0)), f"step {last.step:,}"
+        maximum, value, done = 1000, int(1000 * min(last.progress, 1.0)), f"step {last.step:,}"  # 1.0 at the end
     pause = " — paused" if paused else ""
     return maximum, value, f"epoch {last.epoch} · {done} · ETA {format_eta(last.eta_s)}{extra}{pause}"
 

@@ -7,6 +7,7 @@ Stop finishes the current step and leaves a resumable run. Run alone: `python -m
 Run on a cluster… saves the recipe as a config file and shows the torchrun / Slurm lines (widgets/cluster_dialog.py).
 Follow run… shows a run that another process writes (the CLI, torchrun with the folder mounted) with the same curves,
 polled read-only once a second off the GUI thread (widgets/run_follow.py), until it ends.
+Before Start a line says what to expect (widgets/train_hints.py); the settings are remembered (QSettings).
 """
 
 from __future__ import annotations
@@ -17,34 +18,37 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QMessageBox,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QSettings, QStandardPaths, QTimer, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workbench.augment.spec import AugmentSpec, preset
 from workbench.config import ExperimentConfig
 from workbench.engine.run_summary import list_runs, read_loss_curve
+from workbench.engine.run_table import RUNS_DIR_ENV  # one name for the app and `workbench runs`
 from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.signals import emit
 from workbench.gui.train_job import TrainingJob
-from workbench.gui.train_tasks import Catalog, health_text, load_catalog, new_run_dir, progress_line
+from workbench.gui.train_tasks import Catalog, load_catalog, new_run_dir, progress_line
 from workbench.gui.widgets.cluster_dialog import ClusterDialog
 from workbench.gui.widgets.curves import LiveCurves
-from workbench.gui.widgets.run_follow import RunFollowing
+from workbench.gui.widgets.run_display import RunDisplay
+from workbench.gui.widgets.run_follow import RunFollowing, pick_run_folder
 from workbench.gui.widgets.runs_list import RunsPanel
 from workbench.gui.widgets.sample_preview import SamplePreview
-from workbench.gui.widgets.train_settings import TrainControls, TrainSettings, augment_summary
+from workbench.gui.widgets.train_settings import (
+    TrainControls,
+    TrainSettings,
+    augment_summary,
+    confirm_stop,
+    recall_recipe,
+    remember_recipe,
+    workspace_layout,
+)
 from workbench.gui.worker import TaskRunner
 
 log = logging.getLogger(__name__)
 REDRAW_HZ = 20
-RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
 
 
 def default_runs_dir() -> Path:
@@ -56,7 +60,8 @@ def default_runs_dir() -> Path:
 
 
 class TrainView(QWidget):
-    """`set_folder`, `set_spec_source` and `form.image_size` connect it to the other workspaces."""
+    """`set_folder`, `set_spec_source` and `form.image_size` connect it to the other workspaces; `store`: where the
+    settings are remembered (None: not remembered)."""
 
     failed = Signal(str)
     status = Signal(str)
@@ -64,11 +69,14 @@ class TrainView(QWidget):
     training_changed = Signal(bool)
     explore_requested = Signal(object)  # Path of a run to open in Explore
 
-    def __init__(self, runs_dir: str | Path | None = None, parent: QWidget | None = None):
+    def __init__(
+        self, runs_dir: str | Path | None = None, parent: QWidget | None = None, store: QSettings | None = None
+    ):
         super().__init__(parent)
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-        self.folder = ""
+        self.store, self.folder = store, ""
         self._spec_source: Callable[[], AugmentSpec] = lambda: preset("light")
+        self._keep_links_source: Callable[[], bool] = lambda: False
         left = TrainSettings()
         self.form, self.recommended, self.cluster_button = left.form, left.recommended, left.cluster_button
         self.augment_summary = left.augment_summary
@@ -77,12 +85,15 @@ class TrainView(QWidget):
         self.augment_summary.linkActivated.connect(lambda _: emit(self.open_augment))
         controls = TrainControls()
         self.start_button, self.pause_button, self.stop_button = controls.start, controls.pause, controls.stop
-        self.progress, self.health = controls.progress, controls.health
+        self.progress, self.health, self.estimate = controls.progress, controls.health, controls.estimate
+        self.form.changed.connect(self.refresh_estimate)
+        self.estimate.counted.connect(self.refresh_estimate)
         self.start_button.clicked.connect(lambda: self.start())
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         self.curves = LiveCurves()
         self.samples = SamplePreview()  # generative methods: reconstructions / samples, live
+        self.display = RunDisplay(self.curves, self.samples, self.progress, self.health)
         self.runs_panel = RunsPanel(self.runs_dir)
         self.runs = self.runs_panel.list
         self.runs.selection_changed.connect(self._runs_selected)
@@ -92,32 +103,13 @@ class TrainView(QWidget):
         self.runs_panel.follow_requested.connect(self.follow)
         self.follow_button = self.runs_panel.follow_button
         self.follow_button.clicked.connect(self._follow_clicked)
-        right_split = QSplitter(Qt.Orientation.Vertical)
-        right_split.addWidget(self.curves)
-        right_split.addWidget(self.samples)
-        right_split.addWidget(self.runs_panel)
-        right_split.setSizes([480, 140, 180])
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(controls)
-        right_layout.addWidget(right_split, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 900])
-        QVBoxLayout(self).addWidget(splitter)
+        QVBoxLayout(self).addWidget(workspace_layout(left, controls, (self.curves, self.samples, self.runs_panel)))
 
         self.catalog: Catalog | None = None
         self.catalog_runner = TaskRunner(self)
         self.catalog_runner.failed.connect(self.failed)
         self.job: TrainingJob | None = None  # the running (or last) training
-        self._job_done = True
-        self._paused = False
-        self._best_std = 0.0
-        self._budget = 1.0
-        self._listed = False
+        self._job_done, self._paused, self._budget, self._listed = True, False, 1.0, False
         self.run_dir: Path | None = None
         self.last_result = None
         self.timer = QTimer(self, interval=1000 // REDRAW_HZ)
@@ -125,7 +117,7 @@ class TrainView(QWidget):
         self.following = RunFollowing(self.curves, self.samples, self.progress, self)
         self.following.failed.connect(self.failed)
         self.following.status.connect(self.status)
-        self.following.epochs.connect(self._followed_epochs)
+        self.following.epochs.connect(self.display.show_epochs)
         self.following.changed.connect(self._update_buttons)
         self.following.ended.connect(self._follow_ended)
         self.cluster_dialog: ClusterDialog | None = None
@@ -135,12 +127,25 @@ class TrainView(QWidget):
 
     # ---- wiring from the window
     def set_folder(self, folder: str | Path) -> None:
+        """Train on `folder` from now on; the curves of a run on the previous folder are cleared (unless it trains)."""
+        changed = bool(self.folder) and str(folder) != self.folder
         self.folder = str(folder)
+        if changed and not self.is_training():
+            self.following.forget()
+            self.display.show_run(None)
+            self.display.set_progress(1, 0, "idle")
+            self.run_dir = None
+        self.estimate.set_folder(self.folder)
+        self.refresh_estimate()
         self._update_buttons()
 
     def set_spec_source(self, source: Callable[[], AugmentSpec]) -> None:
         self._spec_source = source
         self.refresh_spec()
+
+    def set_keep_links_source(self, source: Callable[[], bool]) -> None:
+        """Where the Data workspace's "keep links to images already listed" choice is read at Start."""
+        self._keep_links_source = source
 
     def refresh_spec(self) -> None:
         self.augment_summary.setText(augment_summary(self._spec_source()))
@@ -159,6 +164,7 @@ class TrainView(QWidget):
     def config(self) -> ExperimentConfig:
         config = self.form.config()
         config.data.path = self.folder
+        config.data.keep_duplicate_links = self._keep_links_source()
         config.augment = self._spec_source()
         return config
 
@@ -192,12 +198,11 @@ class TrainView(QWidget):
             emit(self.failed, str(exc))
             return False
         self.following.forget()
-        self.curves.clear()
-        self.samples.clear()
-        self._best_std = 0.0
-        self.health.setText("Per-epoch health appears after the first epoch.")
-        if resume:
-            self.curves.append_steps(read_loss_curve(run_dir))
+        self.display.show_run(run_dir if resume else None)
+        self.display.set_progress(1, 0, "resuming…" if resume else "starting…")
+        self.estimate.update_estimate(config, self.runs.runs, self.catalog.devices)  # what this run should take
+        if self.store is not None:
+            remember_recipe(self.store, self.form)
         self.run_dir, self.last_result = run_dir, None
         self._paused, self._listed = False, False
         self._budget = config.train.time_budget_s or 1.0
@@ -213,8 +218,7 @@ class TrainView(QWidget):
             return
         self._paused = not self._paused
         self.job.set_paused(self._paused)
-        text = self.progress.format().replace(" — paused", "")
-        self.progress.setFormat(text + (" — paused" if self._paused else ""))  # no steps arrive while paused
+        self.display.add_note(" — paused", self._paused)  # no steps arrive while paused to redraw the bar
         self._update_buttons()
         emit(self.status, "Paused (the paused time is not counted)." if self._paused else "Resumed.")
 
@@ -224,21 +228,11 @@ class TrainView(QWidget):
             self.job.cancel()  # the timer keeps draining until the thread has really finished
             self.stop_button.setEnabled(False)
             self.pause_button.setEnabled(False)
-            self.progress.setFormat(self.progress.format() + " — stopping…")
-
-    def resume_selected(self) -> None:
-        self.runs_panel.resume_button.click()
+            self.display.add_note(" — stopping…")
 
     def ask_to_stop(self) -> bool:
         """Closing the window while training: ask first (True: stop and close)."""
-        answer = QMessageBox.question(
-            self,
-            "Training is running",
-            "A training run is in progress. Stop it (it stays resumable) and close?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return confirm_stop(self)
 
     def shutdown(self) -> None:
         """Stop training (a clean stop: checkpoint written) and wait; no thread outlives the window."""
@@ -249,6 +243,9 @@ class TrainView(QWidget):
             else:
                 log.error("the training thread did not stop within 120 s")
         self.following.shutdown()
+        self.estimate.shutdown()
+        if self.store is not None and self.catalog is not None:
+            remember_recipe(self.store, self.form)
         if self.cluster_dialog is not None:
             self.cluster_dialog.shutdown()
         self.catalog_runner.shutdown()
@@ -264,24 +261,15 @@ class TrainView(QWidget):
             elif kind == "progress" and not self._listed:  # reading images, before the first step
                 self._load_progress(*value)
         buffer = self.job.buffer
-        rows, _values, epochs = buffer.drain()
-        self.curves.append_steps(rows)
-        if (preview := buffer.take_preview()) is not None:
-            self.samples.set_image(*preview)
-        for epoch, values in epochs:
-            self.curves.append_epoch(epoch, values)
-            self._show_health(epoch, values)
+        steps, epochs = self.display.draw(buffer, self.run_dir)
         if epochs:  # the running run's row: step, loss and kNN so far
             self.refresh_runs()
-        if len(rows) and not self._listed:  # the run folder exists once steps arrive: list it as running
+        if steps and not self._listed:  # the run folder exists once steps arrive: list it as running
             self._listed = True
             self.refresh_runs()
             self.runs.select(self.run_dir)
-        if buffer.last is not None and len(rows):
-            maximum, value, text = progress_line(buffer.last, self._budget, self._paused)
-            self.progress.setRange(0, maximum)
-            self.progress.setValue(value)
-            self.progress.setFormat(text)
+        if buffer.last is not None and steps:
+            self.display.set_progress(*progress_line(buffer.last, self._budget, self._paused))
         self.curves.redraw()
         if self.job.finished and not self._job_done:  # the thread's result is in: report it once
             self.job.wait(10.0)  # fit() has returned; the thread is ending (never drop a running QThread)
@@ -290,12 +278,13 @@ class TrainView(QWidget):
             if self.job.error is not None:
                 self._failed(self.job.error)
             self._running_changed(False)
+            if self.last_result is not None:
+                self.estimate.show_finished(self.last_result.step, self.last_result.status)
 
-    def _show_health(self, epoch: int, values: dict[str, float]) -> None:
-        self._best_std = max(self._best_std, values.get("std", 0.0))
-        text, collapsing = health_text(values, self._best_std)
-        warn = " <b style='color:#b00'>Collapse warning: the std of the embeddings is falling towards zero.</b>"
-        self.health.setText(f"Epoch {epoch}: {text}{warn if collapsing else ''}")
+    def refresh_estimate(self) -> None:
+        """What Start would give: the time and steps of the form's recipe on this folder at the measured speed."""
+        if self.catalog is not None and not self.is_training():
+            self.estimate.update_estimate(self.config(), self.runs.runs, self.catalog.devices)
 
     # ---- a run on a cluster
     def open_cluster_dialog(self) -> ClusterDialog | None:
@@ -327,8 +316,7 @@ class TrainView(QWidget):
             if Path(run_dir) != self.run_dir:
                 emit(self.status, "Stop the training in this window to follow another run.")
             return False
-        self._best_std = 0.0
-        self.health.setText("Per-epoch health appears after the first epoch.")
+        self.display.reset_health()
         self.following.follow(run_dir)
         self.runs.select(Path(run_dir))
         return True
@@ -337,15 +325,8 @@ class TrainView(QWidget):
         if self.following.is_following():
             self.following.stop()
             return
-        start = self.runs_dir if self.runs_dir.is_dir() else Path.home()
-        folder = QFileDialog.getExistingDirectory(self, "Follow a run folder that another process writes", str(start))
-        if folder:
+        if folder := pick_run_folder(self, self.runs_dir):
             self.follow(folder)
-
-    def _followed_epochs(self, epochs: list[tuple[int, dict[str, float]]]) -> None:
-        self._best_std = 0.0
-        for epoch, values in epochs:
-            self._show_health(epoch, values)
 
     def _follow_ended(self, run_dir: Path) -> None:
         self.refresh_runs()
@@ -355,12 +336,13 @@ class TrainView(QWidget):
     def _catalog_loaded(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.form.set_catalog(catalog)
+        if self.store is not None:
+            recall_recipe(self.store, self.form)
         self._update_buttons()
+        self.refresh_estimate()
 
     def _load_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"reading images {done:,}/{total:,}")
+        self.display.set_progress(total, done, f"reading images {done:,}/{total:,}")
 
     def _failed(self, text: str) -> None:
         emit(self.failed, text)
@@ -397,6 +379,8 @@ class TrainView(QWidget):
 
     def refresh_runs(self) -> None:
         self.runs.set_runs(list_runs(self.runs_dir))
+        if not self.is_training():
+            self.refresh_estimate()
 
     def _runs_selected(self, paths: list[Path]) -> None:
         # The live (or last) run is drawn in full; the other selected runs are overlaid as EMA lines.

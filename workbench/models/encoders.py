@@ -211,7 +211,11 @@ def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
-@register_encoder("small-cnn", "A small, fast CNN with BatchNorm for 28-64 px images on a CPU; 256-d.")
+@register_encoder(
+    "small-cnn",
+    "A small, fast CNN with BatchNorm for 28-64 px images on a CPU; 256-d output, 2048-d representation "
+    "(its pooled stage-3 grid, used by kNN, maps and exports).",
+)
 def small_cnn(image_size: int, small_stem: bool | None = None) -> Encoder:
     """Four stages of conv3x3-BN-ReLU (widths 32-64-128-256), max-pool 2 between stages, global average pool.
 

@@ -194,7 +194,7 @@ class MAEDecoder(nn.Module):
     def forward(self, tokens: Tensor, ids_keep: Tensor) -> Tensor:
         x = self.embed(tokens)  # (B, 1 + n_keep, dim)
         b, _, dim = x.shape
-        full = self.mask_token.expand(b, self.n_patches, dim)
+        full = self.mask_token.to(x.dtype).expand(b, self.n_patches, dim)  # x is bf16/fp16 under autocast
         full = full.scatter(1, ids_keep[..., None].expand(-1, -1, dim), x[:, 1:])  # (B, N, dim), grid order
         x = torch.cat([x[:, :1], full], dim=1) + self.pos_embed  # (B, 1 + N, dim)
         for block in self.blocks:

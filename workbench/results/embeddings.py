@@ -8,7 +8,13 @@ hashes what the features depend on: every image's relative path, size and mtime,
 raw pixels: the augmentation config, whose size and normalisation prepare them) and the mode. A changed checkpoint
 or a changed folder therefore computes afresh, and the stale files of that mode and folder (its UMAP layouts
 included) are removed.
-Nothing is ever written inside the image folder: when the run folder lies inside it, nothing is cached.
+Nothing is ever written inside the image folder: when the run folder (or its embeddings folder, through a symbolic
+link) lies inside it, nothing is cached. A cache that cannot be written (disk full, read-only run folder) is reported
+and skipped; the embeddings are returned all the same.
+
+Files that are listed but cannot be read (deleted meanwhile, truncated, replaced by something that is not an image)
+are left out of the features and listed in `Embedding.skipped` with their reason, from the cache too; rows whose file
+disappeared after embedding are `Embedding.missing_rows()`.
 
 torch is imported inside functions: the GUI imports this module at start-up.
 """
@@ -24,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import Cancelled, RunError
+from workbench.errors import Cancelled, RunError, WriteError
 from workbench.files import atomic_write_bytes, is_inside
 
 if TYPE_CHECKING:
@@ -48,6 +54,7 @@ class Embedding:
     key: str = ""  # cache stem ("" when not cached)
     run_dir: Path | None = None
     cached: bool = field(default=False, compare=False)  # loaded from the cache rather than computed
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason) of unreadable files
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -62,6 +69,20 @@ class Embedding:
     def label(self, row: int) -> str:
         label = int(self.labels[row])
         return self.class_names[label] if label >= 0 else "(unlabelled)"
+
+    def missing_rows(self) -> list[int]:
+        """Rows whose image file is gone now (deleted or moved after embedding): shown as missing, not opened."""
+        return [i for i, rel in enumerate(self.paths) if not (self.root / rel).is_file()]
+
+    def skipped_note(self) -> str:
+        """One sentence on the files left out, or "" when none was (what Explore and `workbench embed` show)."""
+        n = len(self.skipped)
+        if not n:
+            return ""
+        first = ", ".join(f"{path} ({reason})" for path, reason in self.skipped[:3])
+        more = f" and {n - 3} more" if n > 3 else ""
+        files, are = ("files", "are") if n != 1 else ("file", "is")
+        return f"{n} {files} could not be read and {are} left out: {first}{more}."
 
     def label_names(self) -> list[str]:
         """Per row: its label, or "" when unlabelled (what the exports write)."""
@@ -85,7 +106,11 @@ def _digest(*parts: Any) -> str:
 def _files_fingerprint(root: Path, paths: list[str]) -> str:
     sha = hashlib.sha1()
     for rel in paths:
-        st = (root / rel).stat()
+        try:
+            st = (root / rel).stat()
+        except OSError:  # deleted since the scan: decoding reports it
+            sha.update(f"{rel}\0missing\n".encode())
+            continue
         sha.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return sha.hexdigest()
 
@@ -113,8 +138,9 @@ def _model_fingerprint(run: Any, mode: str) -> Any:
 
 
 def _writable_cache(run_dir: Path, folder: Path) -> bool:
-    """False when the run folder lies inside the image folder: nothing is written there."""
-    return not is_inside(run_dir, folder)
+    """False when the run folder or its cache (a symbolic link, say) lies inside the image folder: nothing is written
+    there."""
+    return not is_inside(run_dir, folder) and not is_inside(run_dir / EMBEDDINGS_DIR, folder)
 
 
 def compute_embeddings(
@@ -144,7 +170,9 @@ def compute_embeddings(
     config = run.load_config()
     folder = Path(folder).expanduser() if folder else default_folder(run_dir)
     reporter.message(f"Scanning {folder} …")
-    report = scan_folder(folder, should_stop=reporter.should_stop)
+    report = scan_folder(
+        folder, should_stop=reporter.should_stop, keep_duplicate_links=config.data.keep_duplicate_links
+    )
     root = Path(report.root)
     stem = ""
     cache_dir = run.path / EMBEDDINGS_DIR
@@ -201,10 +229,28 @@ def compute_embeddings(
         mode,
         stem,
         run.path,
+        skipped=[(s.path, s.reason) for s in data.report.skipped] + _gone_since_training(run, report),
     )
+    if out.skipped:
+        reporter.message(out.skipped_note())
     if stem:
-        _save_cached(cache_dir, out)
+        try:
+            _save_cached(cache_dir, out)
+        except WriteError as exc:  # a cache is a convenience: say so, and return the embeddings anyway
+            reporter.message(f"The embeddings were not cached: {exc}")
+            out.key = ""
     return out
+
+
+def _gone_since_training(run: Any, report: Any) -> list[tuple[str, str]]:
+    """(path, reason) of the images the run trained on that its folder no longer has (deleted or moved since)."""
+    from workbench.engine.runs import read_json_object
+
+    trained = read_json_object(run.scan_report_path)
+    if Path(str(trained.get("root", ""))) != Path(report.root) or not isinstance(trained.get("paths"), list):
+        return []  # another folder (or no scan report): nothing to compare with
+    present = set(report.paths) | {s.path for s in report.skipped}
+    return [(str(p), "missing: deleted or moved since training") for p in trained["paths"] if p not in present]
 
 
 def _load_cached(path: Path, root: Path, mode: str, stem: str, run_dir: Path) -> Embedding | None:
@@ -222,6 +268,9 @@ def _load_cached(path: Path, root: Path, mode: str, stem: str, run_dir: Path) ->
                 stem,
                 run_dir,
                 cached=True,
+                skipped=list(zip(f["skipped_paths"].tolist(), f["skipped_reasons"].tolist(), strict=True))
+                if "skipped_paths" in f
+                else [],
             )
     except (OSError, ValueError, KeyError):
         return None  # a damaged cache file is simply recomputed (and replaced)
@@ -235,6 +284,8 @@ def _save_cached(cache_dir: Path, emb: Embedding) -> None:
         paths=np.array(emb.paths, dtype=str),
         labels=emb.labels,
         class_names=np.array(emb.class_names, dtype=str),
+        skipped_paths=np.array([p for p, _ in emb.skipped], dtype=str),
+        skipped_reasons=np.array([r for _, r in emb.skipped], dtype=str),
     )
     atomic_write_bytes(cache_dir / f"{emb.key}.npz", buffer.getbuffer())
     same_folder = emb.key.rsplit("-", 1)[0] + "-"

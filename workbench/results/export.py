@@ -2,11 +2,13 @@
 
 - `save_embeddings_npz` / `load_embeddings_npz`: the embeddings file (schema in save_embeddings_npz's docstring),
   written by both the Explore export and `workbench embed`.
-- `save_embeddings_csv`: one row per image: path, label, x, y, cluster, outlier_score (empty when not computed).
+- `save_embeddings_csv`: the map as a table, one row per image (or per selected image): path, label, x, y, cluster,
+  outlier_score (empty when not computed); no embedding vectors.
 - `save_paths`: selected paths as TXT (one per line) or CSV (a `path` column).
 - `export_encoder`: `<stem>.pt`, a dict with the encoder's state_dict and what rebuilds it (`load_exported_encoder`),
   and `<stem>.torchscript.pt`, a traced module taking float RGB images in [0, 1], (B, 3, S, S), that normalises them
-  as training did and returns the representation (B, D). ONNX as well where the `onnx` package is installed.
+  as training did and returns the representation (B, D). ONNX as well where the `onnx` package is installed, and
+  the backbone under torchvision's (and timm's) names (interop.py, docs/encoders.md).
 
 Every file is written atomically, and never inside the image folder. torch is imported inside functions.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,14 +165,40 @@ def load_embeddings_npz(path: str | Path) -> EmbeddingsFile:
     )
 
 
+def embeddings_file(
+    emb: Embedding,
+    xy: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    outliers: np.ndarray | None = None,
+) -> EmbeddingsFile:
+    """What `load_embeddings_npz` would read back after `save_embeddings_npz(path, emb, xy, clusters, outliers)`,
+    without the file: the form the Projector and Parquet exports (projector.py, tables.py) take."""
+    n = len(emb)
+    xy, clusters = _optional(xy, n, "xy"), _optional(clusters, n, "clusters")
+    outliers = _optional(outliers, n, "outliers")
+    return EmbeddingsFile(
+        format=EMBEDDINGS_FORMAT,
+        mode=emb.mode,
+        paths=[str(emb.path(i)) for i in range(n)],
+        embeddings=np.asarray(emb.features, dtype=np.float32),
+        labels=emb.label_names(),
+        class_names=list(emb.class_names),
+        xy=None if xy is None else xy.astype(np.float32, copy=False),
+        cluster=None if clusters is None else clusters.astype(np.int64, copy=False),
+        outlier_score=None if outliers is None else outliers.astype(np.float32, copy=False),
+    )
+
+
 def save_embeddings_csv(
     path: str | Path,
     emb: Embedding,
     xy: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
     outliers: np.ndarray | None = None,
+    rows: Sequence[int] | None = None,
 ) -> Path:
-    """One row per image with CSV_COLUMNS; a column that was not computed is left empty."""
+    """One row per image with CSV_COLUMNS (the map as a table: no embedding vectors, those are in the .npz); a
+    column that was not computed is left empty. `rows`: only those images, in that order (a selection)."""
     n = len(emb)
     xy, clusters, outliers = (
         _optional(xy, n, "xy"),
@@ -180,7 +209,7 @@ def save_embeddings_csv(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for i in range(n):
+    for i in range(n) if rows is None else (int(r) for r in rows):
         writer.writerow(
             [
                 str(emb.path(i)),
@@ -245,9 +274,14 @@ def export_encoder(
     stem: str = "encoder",
     trained: bool = True,
     onnx: bool = False,
+    torchvision: bool = False,
     image_root: Path | None = None,
 ) -> dict[str, Path]:
-    """Write the run's encoder for downstream use; returns {"state_dict": path, "torchscript": path[, "onnx": path]}.
+    """Write the run's encoder for downstream use; returns {"state_dict": path, "torchscript": path[, "onnx": path]
+    [, "torchvision": path[, "timm": path]]}.
+
+    torchvision=True (resnet18/34/50, vit-tiny) adds `<stem>.torchvision.pt`, the backbone's state dict under
+    torchvision's names, and for the ViT `<stem>.timm.pt` under timm's (interop.py; docs/encoders.md).
 
     The state_dict file is a plain dict (loads with torch.load(weights_only=True)): `state_dict`, `encoder` (registry
     name), `image_size`, `small_stem`, `representation`, `feature_dim`, `mean`, `std`, `config` (the run's resolved
@@ -259,6 +293,12 @@ def export_encoder(
 
     config, encoder = load_encoder(run_dir, device="cpu", trained=trained)
     encoder = encoder.float().eval()
+    if torchvision:
+        from workbench.results.interop import check_torchvision_counterpart
+
+        check_torchvision_counterpart(config.model.encoder)  # before any file is written
+    if onnx and not onnx_available():
+        raise ExportError(ONNX_MISSING)
     representation = encoder.resolve_representation(config.model.representation)
     size = int(encoder.image_size or config.augment.output_size or config.data.image_size)
     meta = {
@@ -292,6 +332,13 @@ def export_encoder(
     written["torchscript"] = _write(out_dir / f"{stem}.torchscript.pt", buffer.getbuffer(), image_root)
     if onnx:
         written["onnx"] = _export_onnx(module, example, out_dir / f"{stem}.onnx", image_root)
+    if torchvision:
+        from workbench.results.interop import interop_state_dicts
+
+        for kind, state in interop_state_dicts(config.model.encoder, encoder).items():
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            written[kind] = _write(out_dir / f"{stem}.{kind}.pt", buffer.getbuffer(), image_root)
     return written
 
 
@@ -308,19 +355,24 @@ def _export_onnx(module: Any, example: Any, path: Path, image_root: Path | None)
         raise ExportError(ONNX_MISSING)
     import torch
 
-    buffer = io.BytesIO()
     try:
-        torch.onnx.export(
-            module,
-            (example,),
-            buffer,
-            input_names=["images"],
-            output_names=["features"],
-            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
-        )
+        with tempfile.TemporaryDirectory() as tmp:  # the exporter writes files; ours are written atomically below
+            target = Path(tmp) / "encoder.onnx"
+            torch.onnx.export(
+                module,
+                (example,),
+                target,
+                input_names=["images"],
+                output_names=["features"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+            data = target.read_bytes()
     except Exception as exc:  # noqa: BLE001 - exporter failures vary by torch version; one sentence for the user
         raise ExportError(f"ONNX export failed ({type(exc).__name__}: {exc}); use the TorchScript file.") from None
-    return _write(path, buffer.getbuffer(), image_root)
+    return _write(path, data, image_root)
 
 
 def load_exported_encoder(path: str | Path) -> tuple[dict[str, Any], Any]:

@@ -17,6 +17,7 @@ class Banner(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("banner")
+        self._kind = ""
         self._label = QLabel(self)
         self._label.setWordWrap(True)
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -34,10 +35,15 @@ class Banner(QFrame):
     def show_message(self, text: str, kind: str = "error") -> None:
         self.setStyleSheet(f"QFrame#banner {{ {_STYLES[kind]} }} QLabel {{ {_STYLES[kind]} border: none; }}")
         self._label.setText(text)
+        self._kind = kind
         self.show()
 
     def text(self) -> str:
         return "" if self.isHidden() else self._label.text()
+
+    def kind(self) -> str:
+        """The kind ("error" or "info") while a message shows, "" when hidden."""
+        return "" if self.isHidden() else self._kind
 
     def clear(self) -> None:
         self._label.clear()

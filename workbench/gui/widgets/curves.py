@@ -4,12 +4,15 @@ Points are appended to growing numpy buffers; `redraw()` (called from a ~20 Hz t
 Every curve uses peak downsampling and clip-to-view, so a 100,000-step curve stays smooth. The loss EMA is
 TensorBoard's debiased one (train_tasks.DebiasedEMA), continued across chunks; its weight is set in the spin box
 above the plots (default 0.6, TensorBoard's) and changing it recomputes the whole curve and the overlays.
+Steps and epochs are whole numbers, so the x axes tick at integers only. The run's untrained level (the monitor's
+values for its initial weights) is drawn as a dashed line on the per-epoch plots for reference.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from workbench.gui.train_tasks import EMA_WEIGHT, STEP_FIELDS, DebiasedEMA, ema
@@ -42,6 +45,29 @@ class _Series:
         return self._data[: self.n]
 
 
+class IntegerAxis(pg.AxisItem):
+    """An axis for steps or epochs: ticks at whole numbers only (never 0.5 steps), labelled without decimals."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph's names
+        levels = []
+        for spacing, values in super().tickValues(minVal, maxVal, size):
+            if spacing < 1:
+                continue  # a level between whole numbers: the next level (spacing 1 or more) has the integers
+            whole = [v for v in values if abs(v - round(v)) < 1e-6]
+            if whole:
+                levels.append((spacing, whole))
+        if not levels and np.floor(maxVal) >= np.ceil(minVal):  # zoomed in below one step: the integers inside
+            levels.append((1.0, list(np.arange(np.ceil(minVal), np.floor(maxVal) + 1))))
+        return levels
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        return [f"{int(round(v * scale)):,}" for v in values]
+
+
+def _plot(graphics: pg.GraphicsLayoutWidget, row: int, col: int, title: str, colspan: int = 1) -> pg.PlotItem:
+    return graphics.addPlot(row=row, col=col, colspan=colspan, title=title, axisItems={"bottom": IntegerAxis("bottom")})
+
+
 def _curve(plot: pg.PlotItem, colour: str, width: float = 1.0, name: str | None = None) -> pg.PlotDataItem:
     item = plot.plot(pen=pg.mkPen(colour, width=width), name=name)
     item.setDownsampling(auto=True, method="peak")
@@ -56,13 +82,13 @@ class LiveCurves(QWidget):
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        self.loss_plot = self.graphics.addPlot(row=0, col=0, colspan=2, title="loss per step")
+        self.loss_plot = _plot(self.graphics, 0, 0, "loss per step", colspan=2)
         self.loss_plot.addLegend(offset=(-10, 10))
-        self.lr_plot = self.graphics.addPlot(row=1, col=0, title="learning rate")
-        self.speed_plot = self.graphics.addPlot(row=1, col=1, title="images / s")
-        self.health_plot = self.graphics.addPlot(row=2, col=0, title="per epoch: alignment, kNN (train split)")
-        self.health_plot.addLegend(offset=(-10, -10))
-        self.std_plot = self.graphics.addPlot(row=2, col=1, title="per epoch: std of embeddings (collapse → 0)")
+        self.lr_plot = _plot(self.graphics, 1, 0, "learning rate")
+        self.speed_plot = _plot(self.graphics, 1, 1, "images / s")
+        self.health_plot = _plot(self.graphics, 2, 0, "per epoch: alignment, kNN (train split)")
+        self.health_plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 140))  # points show through
+        self.std_plot = _plot(self.graphics, 2, 1, "per epoch: std of embeddings (collapse → 0)")
         for plot in (self.loss_plot, self.lr_plot, self.speed_plot, self.health_plot, self.std_plot):
             plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_curve = _curve(self.loss_plot, "#9ec5ea", name="loss")
@@ -77,6 +103,13 @@ class LiveCurves(QWidget):
         for curve in self.health_curves.values():
             curve.setSymbol("o")
             curve.setSymbolSize(5)
+        # The initial weights' level, dashed, from epoch 0 to the last epoch drawn.
+        dashed = {"style": Qt.PenStyle.DashLine, "width": 1.5}
+        self.untrained_curves = {
+            "knn_top1_train_split": self.health_plot.plot(pen=pg.mkPen("#2ca02c", **dashed), name="untrained kNN"),
+            "std": self.std_plot.plot(pen=pg.mkPen("#d62728", **dashed)),
+        }
+        self.untrained: dict[str, float] = {}
         self.series = {name: _Series() for name in STEP_FIELDS + ("ema",)}
         self.epochs: list[tuple[int, dict[str, float]]] = []
         self.overlays: dict[str, pg.PlotDataItem] = {}
@@ -124,7 +157,13 @@ class LiveCurves(QWidget):
         self.redraw()
 
     def append_epoch(self, epoch: int, values: dict[str, float]) -> None:
-        self.epochs.append((epoch, dict(values)))
+        """A new epoch's values; points already drawn for it or later (a resume redoes them) are replaced."""
+        self.epochs = [(e, v) for e, v in self.epochs if e < epoch] + [(epoch, dict(values))]
+        self._dirty = True
+
+    def set_untrained(self, values: dict[str, float] | None) -> None:
+        """The monitor's values for the run's initial weights (untrained.json), drawn as the reference level."""
+        self.untrained = dict(values or {})
         self._dirty = True
 
     def set_epochs(self, epochs: list[tuple[int, dict[str, float]]]) -> None:
@@ -137,6 +176,7 @@ class LiveCurves(QWidget):
             series.clear()
         self._ema = DebiasedEMA(self._ema.weight)
         self.epochs = []
+        self.untrained = {}
         self._dirty = True
         self.redraw()
 
@@ -162,6 +202,13 @@ class LiveCurves(QWidget):
             y = np.array([v.get(key, np.nan) for _, v in self.epochs], dtype=np.float64)
             keep = np.isfinite(y)
             curve.setData(epochs[keep], y[keep])
+        last = max(float(epochs.max()) if len(epochs) else 1.0, 1.0)
+        for key, curve in self.untrained_curves.items():
+            level = self.untrained.get(key)
+            if level is None or not np.isfinite(level):
+                curve.setData([], [])
+            else:
+                curve.setData([0.0, last], [level, level])
 
     def set_overlays(self, curves: dict[str, np.ndarray]) -> None:
         """Overlay other runs' loss curves ({name: (N, 4) rows}) on the loss plot; {} removes them."""

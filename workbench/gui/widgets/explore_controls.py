@@ -1,17 +1,21 @@
-"""The Explore workspace's two rows of controls: what to embed and export (top), how to draw it (bottom).
-Plain widgets only; ExploreView connects them."""
+"""The Explore workspace's two rows of controls: what to embed and export (top), how to draw it, find a file and fit
+the view (bottom). Plain widgets only; ExploreView connects them."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMenu,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -23,6 +27,7 @@ from workbench.results.embeddings import MODE_NAMES
 from workbench.results.maps import UMAP_METRICS
 
 MAPS = {"umap": "UMAP (PCA until ready)", "pca": "PCA only"}
+ENCODER_EXPORT = "Encoder (state_dict + TorchScript)…"
 
 
 def _combo(items: dict[str, str], tip: str) -> QComboBox:
@@ -33,13 +38,60 @@ def _combo(items: dict[str, str], tip: str) -> QComboBox:
     return combo
 
 
+class ElidedLabel(QLabel):
+    """A label that takes the room the row gives it, never more: a long path is elided in the middle (the full text
+    is its tooltip), so the widgets after it stay where they are."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.full_text = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self.full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle, self.width()))
+
+
+class FileSearch(QLineEdit):
+    """A file-name search: completes any part of the relative paths (case-insensitive); `found(text)` when a
+    completion is chosen or Return is pressed."""
+
+    found = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setPlaceholderText("Find a file…")
+        self.setToolTip("Type part of a file name and pick it: the point is marked and shown in the Point panel.")
+        self.setClearButtonEnabled(True)
+        self.names = QStringListModel(self)
+        completer = QCompleter(self.names, self)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setMaxVisibleItems(12)
+        completer.activated.connect(lambda text: self.found.emit(text))
+        self.setCompleter(completer)
+        self.returnPressed.connect(lambda: self.text().strip() and self.found.emit(self.text().strip()))
+
+    def set_names(self, names: list[str]) -> None:
+        self.names.setStringList(names)
+
+
 class ExploreControls(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.run_label = QLabel("No run open")
         self.run_label.setStyleSheet("font-weight: bold;")
         self.open_run_button = QPushButton("Open Run…")
-        self.folder_label = QLabel("")
+        self.folder_label = ElidedLabel("")
         self.folder_button = QPushButton("Folder…")
         self.folder_button.setToolTip("Embed another folder with this run's encoder (default: its training folder).")
         self.compare = _combo(
@@ -48,16 +100,27 @@ class ExploreControls(QWidget):
             "with its initial weights, or raw pixels.",
         )
         self.progress_text = QLabel()
+        self.progress_text.setFixedWidth(260)  # a fixed slot: longer messages elide, the row never shifts
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(200)
+        self.progress.setFixedWidth(160)
         self.cancel_button = QPushButton("Cancel")
+        for w in (self.progress_text, self.progress, self.cancel_button):  # hidden when idle, their room kept
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
-        self.export_npz = menu.addAction("Embeddings as .npz…")
-        self.export_csv = menu.addAction("Embeddings as CSV…")
-        self.export_encoder = menu.addAction("Encoder (state_dict + TorchScript)…")
+        menu.setToolTipsVisible(True)
+        self.export_npz = menu.addAction("Embeddings and map (.npz)…")
+        self.export_npz.setToolTip("The embedding vectors with paths, labels, the map and any clusters / outliers.")
+        self.export_csv = menu.addAction("Map table (CSV)…")
+        self.export_csv.setToolTip("One row per image: path, label, x, y, cluster, outlier score (no vectors).")
+        self.export_encoder = menu.addAction(ENCODER_EXPORT)
+        menu.addSeparator()
+        self.export_parquet = menu.addAction("Embeddings and map (Parquet)…")
+        self.export_projector = menu.addAction("For the Embedding Projector…")
         self.export_button.setMenu(menu)
         top = QHBoxLayout()
         top.addWidget(self.run_label)
@@ -109,6 +172,13 @@ class ExploreControls(QWidget):
             self.tool_buttons[tool] = button
         self.tool_buttons["pan"].setChecked(True)
         self.selection_label = QLabel("0 selected")
+        self.search = FileSearch()
+        self.search.setMinimumWidth(150)
+        self.search.setMaximumWidth(240)
+        self.search.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.fit_button = QToolButton()
+        self.fit_button.setText("Fit")
+        self.fit_button.setToolTip("Show all points (F or Ctrl+0).")
         bottom = QHBoxLayout()
         for w in (
             QLabel("Map:"),
@@ -125,6 +195,8 @@ class ExploreControls(QWidget):
         ):
             bottom.addWidget(w)
         bottom.addStretch(1)
+        bottom.addWidget(self.search, 1)
+        bottom.addWidget(self.fit_button)
         for button in self.tool_buttons.values():
             bottom.addWidget(button)
         bottom.addWidget(self.selection_label)
@@ -138,6 +210,16 @@ class ExploreControls(QWidget):
             w.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
+
+    def set_progress_text(self, text: str) -> None:
+        metrics = self.progress_text.fontMetrics()
+        self.progress_text.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, self.progress_text.width()))
+        self.progress_text.setToolTip(text)
+
+    def set_encoder(self, text: str) -> None:
+        """Name the run's encoder and the representation (with its dimension) that the exports hold."""
+        self.export_encoder.setText(f"Encoder ({text}: state_dict + TorchScript)…" if text else ENCODER_EXPORT)
+        self.run_label.setToolTip(self.run_label.toolTip().split("\n")[0] + (f"\n{text}" if text else ""))
 
     def set_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QProgressBar
+from PySide6.QtWidgets import QFileDialog, QProgressBar, QWidget
 
 from workbench.gui.signals import emit
 from workbench.gui.train_tasks import FollowUpdate, RunFollower, follow_text
@@ -20,6 +20,12 @@ from workbench.gui.widgets.sample_preview import SamplePreview
 from workbench.gui.worker import TaskRunner
 
 POLL_MS = 1000
+
+
+def pick_run_folder(parent: QWidget, runs_dir: Path) -> str:
+    """Ask for a run folder to follow, starting in the runs folder; "" when cancelled."""
+    start = runs_dir if runs_dir.is_dir() else Path.home()
+    return QFileDialog.getExistingDirectory(parent, "Follow a run folder that another process writes", str(start))
 
 
 class RunPoller(QObject):
@@ -138,6 +144,8 @@ class RunFollowing(QObject):
             emit(self.epochs, update.epochs)
         if update.preview is not None:
             self.samples.set_png(update.preview, update.name)
+        if update.untrained is not None:
+            self.curves.set_untrained(update.untrained)
         self.curves.redraw()
         total = update.total_steps
         self.progress.setRange(0, max(total or 1, 1))

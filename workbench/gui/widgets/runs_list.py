@@ -19,23 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.engine.run_summary import RunSummary
+from workbench.engine.run_table import RUN_COLUMNS, run_cells
 from workbench.gui.signals import emit
 
-COLUMNS = ("Run", "Date", "Status", "Method", "Encoder", "Images", "Step", "Final loss", "kNN (train split)")
-
-
-def _cells(run: RunSummary) -> list[str]:
-    return [
-        run.name,
-        run.date,
-        run.status,
-        run.method,
-        run.encoder,
-        "" if run.images is None else f"{run.images:,}",
-        f"{run.step:,}",
-        "" if run.loss is None else f"{run.loss:.4f}",
-        "" if run.knn is None else f"{run.knn:.1%}",
-    ]
+COLUMNS = tuple(column.title for column in RUN_COLUMNS)  # the same columns as `workbench runs`
+NUMERIC = [i for i, column in enumerate(RUN_COLUMNS) if column.numeric]
 
 
 class RunsList(QTreeWidget):
@@ -60,10 +48,10 @@ class RunsList(QTreeWidget):
         self.clear()
         self.runs = list(runs)
         for run in runs:
-            item = QTreeWidgetItem(_cells(run))
+            item = QTreeWidgetItem(run_cells(run))
             item.setData(0, Qt.ItemDataRole.UserRole, str(run.path))
             item.setToolTip(0, str(run.path))
-            for col in (5, 6, 7, 8):
+            for col in NUMERIC:
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.addTopLevelItem(item)
             item.setSelected(run.path in selected)

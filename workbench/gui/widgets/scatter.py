@@ -4,7 +4,8 @@
   groups are masked with setPointsVisible, never removed.
 - Hit-testing: scipy's cKDTree over the map coordinates. The aspect ratio is locked (a 2-D embedding has no
   preferred axis), so a radius in pixels is one radius in map units and the tree never needs rebuilding on zoom.
-- Selection and the current point are drawn by two more small scatter items on top.
+- The selection, the current point's neighbours and the current point are drawn by three more small scatter items on
+  top.
 - Tools: pan (drag pans, wheel zooms), box and lasso (drag draws; Shift adds to the selection).
 """
 
@@ -47,6 +48,11 @@ class SharedStyleScatter(pg.ScatterPlotItem):
         if not (self.opts["pxMode"] and self.opts["useCache"]):
             return super().updateSpots(dataSet)
         self._stale = True
+        # The bounds now, not at the next paint: setData zeroed the spot size, and an item of one point with no size
+        # has an empty bounding rect, so its update repainted nothing and a clicked point showed no ring until the
+        # next zoom. Cheap: in pxMode the size is the atlas's widest symbol (the default style is always in it).
+        self.prepareGeometryChange()
+        self._updateMaxSpotSizes()
         self.invalidate()
 
     def paint(self, p, *args):
@@ -170,13 +176,16 @@ class ScatterMap(pg.PlotWidget):
         self.selected_item = SharedStyleScatter(
             pxMode=True, size=POINT_SIZE + 4, hoverable=False, pen=pg.mkPen("#111111", width=1.2), brush=None
         )
+        self.neighbour_item = SharedStyleScatter(
+            pxMode=True, size=POINT_SIZE + 6, hoverable=False, pen=pg.mkPen("#d62728", width=1.3), brush=None
+        )
         self.current_item = SharedStyleScatter(
             pxMode=True, size=POINT_SIZE + 10, hoverable=False, pen=pg.mkPen("#d62728", width=2.5), brush=None
         )
         # The points are drawn once into a device-pixel cache, so the hover card, the selection and the current point
         # redraw without repainting 100,000 points (hover: ~90 ms -> ~15 ms); pan and zoom re-render it as before.
         self.points.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        for z, item in enumerate((self.points, self.selected_item, self.current_item)):
+        for z, item in enumerate((self.points, self.selected_item, self.neighbour_item, self.current_item)):
             item.setZValue(z)
             item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks go to the ViewBox (KD-tree hit test)
             item.setAcceptHoverEvents(False)
@@ -186,6 +195,7 @@ class ScatterMap(pg.PlotWidget):
         self.visible = np.zeros(0, dtype=bool)
         self.selected = np.zeros(0, dtype=bool)
         self.current = -1
+        self.neighbour_rows = np.zeros(0, dtype=np.int64)
         self.hover_row = -1
         self._tree = None
         self._brushes: list[QBrush] = []
@@ -206,6 +216,7 @@ class ScatterMap(pg.PlotWidget):
             self.visible = np.ones(n, dtype=bool)
             self.selected = np.zeros(n, dtype=bool)
             self.current = -1
+            self.neighbour_rows = np.zeros(0, dtype=np.int64)
         self.xy = xy
         self._tree = cKDTree(xy) if n else None
         self.points.setData(x=xy[:, 0], y=xy[:, 1])
@@ -216,8 +227,12 @@ class ScatterMap(pg.PlotWidget):
         self._draw_selection()
         self._draw_current()
         if not keep_view:
-            self.vb.autoRange(padding=0.04)
+            self.fit_view()
         self.viewport().update()
+
+    def fit_view(self) -> None:
+        """Zoom and pan so that every point is in view."""
+        self.vb.autoRange(padding=0.04)
 
     def set_groups(self, groups: np.ndarray, colours: list[QColor]) -> None:
         """Point i is drawn with colours[groups[i]]; all groups become visible."""
@@ -304,9 +319,15 @@ class ScatterMap(pg.PlotWidget):
     def selected_rows(self) -> np.ndarray:
         return np.flatnonzero(self.selected)
 
-    def set_current(self, row: int) -> None:
-        """Ring one point (the one shown in the detail panel); -1 clears."""
+    def set_current(self, row: int, neighbours=()) -> None:
+        """Ring one point (the one shown in the detail panel) and, more lightly, its neighbours; -1 clears both."""
         self.current = row
+        self.neighbour_rows = np.asarray(neighbours if row >= 0 else (), dtype=np.int64).reshape(-1)
+        self._draw_current()
+
+    def set_neighbours(self, rows) -> None:
+        """Ring the current point's neighbours (they arrive after the click, from a background task)."""
+        self.neighbour_rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         self._draw_current()
 
     def centre_on(self, row: int) -> None:
@@ -325,6 +346,8 @@ class ScatterMap(pg.PlotWidget):
     def _draw_current(self) -> None:
         rows = [self.current] if 0 <= self.current < len(self.xy) else []
         self.current_item.setData(x=self.xy[rows, 0], y=self.xy[rows, 1])
+        near = self.neighbour_rows[(self.neighbour_rows >= 0) & (self.neighbour_rows < len(self.xy))] if rows else []
+        self.neighbour_item.setData(x=self.xy[near, 0], y=self.xy[near, 1])
 
     # ---- empty state
     def drawForeground(self, painter, rect) -> None:  # noqa: N802 - Qt's name

@@ -1,7 +1,10 @@
-"""The selection: its count, export of the selected paths (CSV or TXT), copy to the clipboard, and a thumbnail grid."""
+"""The selection: its count, exports (a CSV table with label, map position, cluster and outlier score of each
+selected image, or a TXT list of paths), copy of the paths to the clipboard, and a thumbnail grid (the tooltip of
+each thumbnail names the file and its label)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +33,10 @@ class SelectionPanel(QWidget):
         super().__init__(parent)
         self.count_label = QLabel(EMPTY)
         self.count_label.setWordWrap(True)
-        self.csv_button = QPushButton("Export CSV…")
-        self.txt_button = QPushButton("Export TXT…")
+        self.csv_button = QPushButton("Table (CSV)…")
+        self.csv_button.setToolTip("Path, label, map position, cluster and outlier score of each selected image.")
+        self.txt_button = QPushButton("Paths (TXT)…")
+        self.txt_button.setToolTip("The selected paths, one per line.")
         self.copy_button = QPushButton("Copy paths")
         self.clear_button = QPushButton("Clear")
         self.csv_button.clicked.connect(lambda: self._choose("csv"))
@@ -53,12 +58,17 @@ class SelectionPanel(QWidget):
         self.runner.failed.connect(self.failed)
         self._paths: list[str] = []
         self._root: Path | None = None
+        self._rows = np.zeros(0, dtype=np.int64)
+        # () -> (embedding, map xy, clusters or None, outlier scores or None): the columns of the CSV table; without
+        # it the CSV has the paths only.
+        self.table_source: Callable[[], tuple] | None = None
         self._enable(False)
 
     def set_selection(self, root: Path, paths: list[str], labels: np.ndarray, class_names: list[str], rows) -> None:
         rows = np.asarray(rows, dtype=np.int64)
         report = subset_report(root, paths, labels, class_names, rows)
         self._root = Path(root)
+        self._rows = rows
         self._paths = [str(Path(root) / p) for p in report.paths]
         self.model.set_report(report)
         n = len(rows)
@@ -68,6 +78,7 @@ class SelectionPanel(QWidget):
     def clear(self) -> None:
         self.model.set_report(ScanReport("", [], [], []))
         self._paths = []
+        self._rows = np.zeros(0, dtype=np.int64)
         self.count_label.setText(EMPTY)
         self._enable(False)
 
@@ -79,11 +90,18 @@ class SelectionPanel(QWidget):
         emit(self.status, f"Copied {len(self._paths):,} paths to the clipboard.")
 
     def export(self, path: str | Path) -> None:
-        """Write the selected paths to `path` (.csv: a `path` column; otherwise one per line), in the background."""
-        from workbench.results.export import save_paths
+        """Write the selection to `path` in the background: .csv, a table (path, label, x, y, cluster, outlier_score
+        of each selected image; just `path` without a table_source); otherwise the paths, one per line."""
+        from workbench.results.export import save_embeddings_csv, save_paths
 
-        paths, root, target = list(self._paths), self._root, Path(path)
-        self.runner.start(lambda state: save_paths(target, paths, root), self._on_exported)
+        paths, root, target, rows = list(self._paths), self._root, Path(path), self._rows.copy()
+        if target.suffix.lower() == ".csv" and self.table_source is not None:
+            emb, xy, clusters, outliers = self.table_source()
+            self.runner.start(
+                lambda state: save_embeddings_csv(target, emb, xy, clusters, outliers, rows=rows), self._on_exported
+            )
+        else:
+            self.runner.start(lambda state: save_paths(target, paths, root), self._on_exported)
 
     def shutdown(self) -> None:
         self.runner.shutdown()
@@ -92,12 +110,13 @@ class SelectionPanel(QWidget):
     def _choose(self, kind: str) -> None:
         name = f"selection.{kind}"
         filters = "CSV files (*.csv)" if kind == "csv" else "Text files (*.txt)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export the selected paths", str(Path.home() / name), filters)
+        what = "Export the selection as a table" if kind == "csv" else "Export the selected paths"
+        path, _ = QFileDialog.getSaveFileName(self, what, str(Path.home() / name), filters)
         if path:
             self.export(path)
 
     def _on_exported(self, path: Path) -> None:
-        emit(self.status, f"Wrote {len(self._paths):,} paths to {path}.")
+        emit(self.status, f"Wrote {len(self._paths):,} selected images to {path}.")
         emit(self.exported, str(path))
 
     def _enable(self, on: bool) -> None:

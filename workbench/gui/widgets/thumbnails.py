@@ -4,6 +4,8 @@ data(DecorationRole) returns the cached pixmap, or a placeholder and a load requ
 queue; at most a few are decoding at once, and a request is dropped (not decoded) when its
 item has scrolled out of view by the time a thread is free — it is asked again if it comes back. So a fast
 scroll through 100,000 images decodes only what the user stops on, and the GUI thread never decodes.
+`show_rows(rows)` narrows the grid to some of the report's images (one label) without losing decoded thumbnails:
+the cache is keyed by the image's index in the report, the Qt rows are positions among the images shown.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _thumbnail(path: Path, size: int) -> QImage:
 
 
 class _Carrier(QObject):
-    loaded = Signal(int, int, object, str)  # generation, row, QImage or None, failure reason
+    loaded = Signal(int, int, object, str)  # generation, image (index in the report), QImage or None, failure reason
 
 
 class _Decode(QRunnable):
@@ -78,7 +80,8 @@ class _Decode(QRunnable):
 
 
 class ThumbnailModel(QAbstractListModel):
-    """Rows are the scan report's images; DecorationRole is the thumbnail, ToolTipRole the path and label."""
+    """Rows are the scan report's images (or those of show_rows()); DecorationRole is the thumbnail, ToolTipRole the
+    path and label."""
 
     PathRole = Qt.ItemDataRole.UserRole + 1
     decode_failed = Signal(str, str)  # relative path, reason
@@ -89,9 +92,11 @@ class ThumbnailModel(QAbstractListModel):
         self._cache_items = cache_items
         self._report: ScanReport | None = None
         self._generation = 0
-        self._cache: OrderedDict[int, QPixmap] = OrderedDict()  # row -> pixmap, least recently used first
+        self._shown: np.ndarray | None = None  # report indices of the rows, ascending; None: every image
+        # Keyed by the image's index in the report (not the row, which changes with show_rows):
+        self._cache: OrderedDict[int, QPixmap] = OrderedDict()  # pixmaps, least recently used first
         self._failed: dict[int, str] = {}
-        self._pending: OrderedDict[int, None] = OrderedDict()  # requested rows, in request order
+        self._pending: OrderedDict[int, None] = OrderedDict()  # requested images, in request order
         self._in_flight: set[int] = set()
         self.requested: int = 0  # decodes started (tests check that only visible rows are decoded)
         self.is_visible: Callable[[int], bool] = lambda row: True  # set by the view
@@ -108,6 +113,7 @@ class ThumbnailModel(QAbstractListModel):
     def set_report(self, report: ScanReport | None) -> None:
         self.beginResetModel()
         self._report = report
+        self._shown = None
         self._generation += 1  # results of the previous folder are ignored when they arrive
         self._cache.clear()
         self._failed.clear()
@@ -115,21 +121,42 @@ class ThumbnailModel(QAbstractListModel):
         self._in_flight.clear()
         self.endResetModel()
 
+    def show_rows(self, rows: np.ndarray | list[int] | None) -> None:
+        """Show only these images (indices into the report's paths, ascending); None shows them all."""
+        self.beginResetModel()
+        self._shown = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self._pending.clear()
+        self.endResetModel()
+
+    def is_filtered(self) -> bool:
+        return self._shown is not None
+
     def report(self) -> ScanReport | None:
         return self._report
 
+    def image_index(self, row: int) -> int:
+        """The report index of the image in `row`."""
+        return row if self._shown is None else int(self._shown[row])
+
+    def row_of(self, image: int) -> int:
+        """The row that shows report image `image`, or -1 when it is not shown."""
+        if self._shown is None:
+            return image
+        at = int(np.searchsorted(self._shown, image))
+        return at if at < len(self._shown) and self._shown[at] == image else -1
+
     def path(self, row: int) -> Path:
-        return Path(self._report.root) / self._report.paths[row]
+        return Path(self._report.root) / self._report.paths[self.image_index(row)]
 
     def label(self, row: int) -> str:
-        label = self._report.labels[row]
+        label = self._report.labels[self.image_index(row)]
         return self._report.class_names[label] if label >= 0 else "(unlabelled)"
 
     def cached_rows(self) -> list[int]:
-        return list(self._cache)
+        return [r for r in map(self.row_of, self._cache) if r >= 0]
 
     def failure(self, row: int) -> str | None:
-        return self._failed.get(row)
+        return self._failed.get(self.image_index(row))
 
     def shutdown(self) -> None:
         """Drop queued decodes and wait for running ones (called when the window closes)."""
@@ -141,58 +168,64 @@ class ThumbnailModel(QAbstractListModel):
 
     # ---- Qt model interface
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() or self._report is None else len(self._report.paths)
+        if parent.isValid() or self._report is None:
+            return 0
+        return len(self._report.paths) if self._shown is None else len(self._shown)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self._report is None:
             return None
         row = index.row()
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._thumbnail(row)
+            return self._thumbnail(self.image_index(row))
         if role == Qt.ItemDataRole.ToolTipRole:
-            reason = self._failed.get(row)
-            tip = f"{self._report.paths[row]}\nlabel: {self.label(row)}"
+            reason = self._failed.get(self.image_index(row))
+            tip = f"{self._report.paths[self.image_index(row)]}\nlabel: {self.label(row)}"
             return tip + (f"\ncannot be decoded: {reason}" if reason else "")
         if role == self.PathRole:
             return str(self.path(row))
         return None
 
     # ---- loading
-    def _thumbnail(self, row: int) -> QPixmap:
-        pix = self._cache.get(row)
+    def _thumbnail(self, image: int) -> QPixmap:
+        pix = self._cache.get(image)
         if pix is not None:
-            self._cache.move_to_end(row)
+            self._cache.move_to_end(image)
             return pix
-        if row in self._failed:
+        if image in self._failed:
             return self._broken
-        if row not in self._in_flight:
-            self._pending[row] = None
-            self._pending.move_to_end(row)
+        if image not in self._in_flight:
+            self._pending[image] = None
+            self._pending.move_to_end(image)
             self._dispatch_timer.start()  # batch the requests of one paint
         return self._placeholder
 
     def _dispatch(self) -> None:
         while not self._closed and self._pending and len(self._in_flight) < IN_FLIGHT:
-            row, _ = self._pending.popitem(last=False)  # in paint order: the screen fills top to bottom
-            if not self.is_visible(row):
+            item, _ = self._pending.popitem(last=False)  # in paint order: the screen fills top to bottom
+            row = self.row_of(item)
+            if row < 0 or not self.is_visible(row):
                 continue  # scrolled away: data() asks again if it comes back
-            self._in_flight.add(row)
+            self._in_flight.add(item)
             self.requested += 1
-            self._pool.start(_Decode(self._carrier, self._generation, row, self.path(row), self.thumb_size))
+            path = Path(self._report.root) / self._report.paths[item]
+            self._pool.start(_Decode(self._carrier, self._generation, item, path, self.thumb_size))
 
-    def _on_loaded(self, generation: int, row: int, image: QImage | None, reason: str) -> None:
+    def _on_loaded(self, generation: int, item: int, image: QImage | None, reason: str) -> None:
         if generation != self._generation:
             return
-        self._in_flight.discard(row)
+        self._in_flight.discard(item)
         if image is None:
-            self._failed[row] = reason
-            emit(self.decode_failed, self._report.paths[row], reason)
+            self._failed[item] = reason
+            emit(self.decode_failed, self._report.paths[item], reason)
         else:
-            self._cache[row] = QPixmap.fromImage(image)  # QPixmap only on the GUI thread
+            self._cache[item] = QPixmap.fromImage(image)  # QPixmap only on the GUI thread
             while len(self._cache) > self._cache_items:
                 self._cache.popitem(last=False)
-        index = self.index(row)
-        emit(self.dataChanged, index, index, [Qt.ItemDataRole.DecorationRole])
+        row = self.row_of(item)
+        if row >= 0:
+            index = self.index(row)
+            emit(self.dataChanged, index, index, [Qt.ItemDataRole.DecorationRole])
         self._dispatch()
 
 

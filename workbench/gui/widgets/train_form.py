@@ -3,15 +3,18 @@
 `config()` returns the base config (set with `set_config`) with the controls' values written over it, so fields
 without a control (max_steps, checkpoint intervals, ...) pass through unchanged. Registry entries arrive with
 `set_catalog` (read on a worker thread: the registries import torch).
+
+The hyper-parameter rows keep the height of the method with the most of them (a filler row below takes up what a
+method leaves unused), so switching methods never moves the controls below and the next click lands where it aimed.
 """
 
 from __future__ import annotations
 
 import copy
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItemModel, QValidator
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
 
 from workbench.catalogue import MethodInfo
 from workbench.config import DEVICES, OPTIMIZERS, PRECISIONS, ExperimentConfig, HyperParameter, hyperparameters
@@ -78,16 +81,56 @@ def _hyperparameter_control(spec: HyperParameter) -> QSpinBox | SciSpin:
     return SciSpin(low, high, min(max(1.0, low), high), spec.description)
 
 
+class _TallestLabel(QLabel):
+    """A wrapped label kept as tall, at its width, as the tallest of the texts it may show (`set_candidates`), so a
+    new text never moves the controls below it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.candidates: list[str] = []
+
+    def set_candidates(self, texts: list[str]) -> None:
+        self.candidates = list(texts)
+        self._hold_height()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._hold_height()
+
+    def _hold_height(self) -> None:
+        if not self.candidates:
+            return
+        margins = self.contentsMargins()
+        inner = max(self.width() - margins.left() - margins.right() - 2 * self.margin() - 4, 40)  # 4: rounding slack
+        flags = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+        metrics = self.fontMetrics()
+        tallest = max(metrics.boundingRect(0, 0, inner, 1 << 20, flags, text).height() for text in self.candidates)
+        self.setFixedHeight(tallest + margins.top() + margins.bottom() + 2 * self.margin())
+
+
 def _set_combo(combo: QComboBox, text: str) -> None:
     if combo.findText(text) < 0:
         combo.addItem(text)
     combo.setCurrentIndex(combo.findText(text))
 
 
+def method_description(info: MethodInfo) -> str:
+    encoder = f"default encoder {info.default_encoder}"
+    if info.supported_encoders is not None:
+        encoder = f"encoders: {', '.join(info.supported_encoders)}"
+    kind = "contrastive: large batches help" if info.contrastive else "no negatives: batch size matters less"
+    extra = "; shows reconstructions / samples while training" if info.generative else ""
+    return f"{info.description} ({encoder}; {kind}{extra})"
+
+
 class TrainForm(QWidget):
     """Controls for encoder, method, optimisation and device; `image_size_changed(int)` for the Augment link."""
 
     image_size_changed = Signal(int)
+    changed = Signal()  # any setting changed (the estimate of what to expect follows it)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -95,11 +138,10 @@ class TrainForm(QWidget):
         self._methods: dict[str, MethodInfo] = {}
         self._descriptions: dict[str, str] = {}
         self.encoder = _combo([self._base.model.encoder], "Backbone network (the encoder registry)")
-        self.encoder_info = QLabel()
+        self.encoder_info = _TallestLabel()
         self.method = _combo([self._base.method.name], "Self-supervised method and its loss (the method registry)")
-        self.method_info = QLabel()
+        self.method_info = _TallestLabel()
         for label in (self.encoder_info, self.method_info):
-            label.setWordWrap(True)
             label.setStyleSheet("color: #555;")
         # One control per declared method hyper-parameter; a method shows only the ones it uses (its
         # `hyperparameters`).
@@ -120,11 +162,28 @@ class TrainForm(QWidget):
         self.warmup.setRange(0.0, 0.95)
         self.warmup.setSingleStep(0.01)
         self.warmup.setToolTip("Linear warm-up over this fraction of the run")
+        self.monitor_share = QDoubleSpinBox()
+        self.monitor_share.setRange(0.0, 100.0)
+        self.monitor_share.setDecimals(0)
+        self.monitor_share.setSuffix(" % of the time")
+        self.monitor_share.setToolTip(
+            "How much of the training time may go to the per-epoch health (kNN, std) and previews "
+            "(train.monitor_share); 0 turns them off"
+        )
         self.device = _combo(DEVICES, "Where to train; only the devices found here can be chosen")
         self.device_info = QLabel("detecting…")
-        self.precision = _combo(PRECISIONS, "auto: bf16 on CUDA when supported, fp32 elsewhere")
+        self.precision = _combo(
+            PRECISIONS,
+            "auto: bf16 on CUDA when supported, and on a CPU with native bf16 where a check on the first batch "
+            "measures it faster; fp32 elsewhere (the run's log says which and why)",
+        )
+        self.compile = QCheckBox("torch.compile")
+        self.compile.setToolTip("Compile the model (train.compile): the first step is slow while it compiles")
         self.seed = _spin(0, 2**31 - 1, "Seed of weights, shuffling and augmentation")
         self.workers = _spin(0, 64, "Threads that decode images")
+        self.hyper_filler = QWidget()  # the height the current method's hyper-parameters leave unused
+        self.hyper_filler.setFixedHeight(0)
+        self._hyper_heights: dict[str, int] = {}  # method -> the form's height hint with its rows shown
         self.form = QFormLayout(self)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for label, widget in (
@@ -133,6 +192,7 @@ class TrainForm(QWidget):
             ("Method", self.method),
             ("", self.method_info),
             *((specs[name].label, control) for name, control in self.hyper.items()),
+            ("", self.hyper_filler),
             ("Image size", self.image_size),
             ("Batch size", self.batch_size),
             ("Stop after", self.stop_by),
@@ -142,18 +202,31 @@ class TrainForm(QWidget):
             ("Learning rate", self.lr),
             ("Weight decay", self.weight_decay),
             ("Warm-up fraction", self.warmup),
+            ("Monitor", self.monitor_share),
             ("Device", self.device),
             ("", self.device_info),
             ("Precision", self.precision),
+            ("", self.compile),
             ("Seed", self.seed),
             ("Data workers", self.workers),
         ):
             self.form.addRow(label, widget)
+        labels = [self.form.labelForField(w) for w in (*self.hyper.values(), self.image_size)]
+        widest = max(label.sizeHint().width() for label in labels if label is not None)
+        for row in range(self.form.rowCount()):  # a longer label of another method never widens the column
+            item = self.form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and item.widget() is not None:
+                item.widget().setMinimumWidth(widest)
         self.method.currentTextChanged.connect(self._method_changed)
         self.method.activated.connect(lambda _: self._method_picked())
         self.encoder.currentTextChanged.connect(self._encoder_changed)
         self.stop_by.currentTextChanged.connect(self._stop_by_changed)
         self.image_size.valueChanged.connect(lambda v: emit(self.image_size_changed, int(v)))
+        for control in (*self.hyper.values(), self.image_size, self.batch_size, self.epochs, self.budget, self.lr,
+                        self.weight_decay, self.warmup, self.monitor_share, self.seed, self.workers):  # fmt: skip
+            control.valueChanged.connect(lambda *_: emit(self.changed))
+        for combo in (self.encoder, self.method, self.stop_by, self.optimizer, self.device, self.precision):
+            combo.currentTextChanged.connect(lambda *_: emit(self.changed))
         self.set_config(self._base)
 
     # ---- public
@@ -173,6 +246,9 @@ class TrainForm(QWidget):
             name = self.device.itemText(i)
             model.item(i).setEnabled(name == "auto" or name in catalog.devices)
         self.device_info.setText(f"detected: {catalog.detected}")
+        self.encoder_info.set_candidates([d for _, d in catalog.encoders])
+        self.method_info.set_candidates([method_description(m) for m in catalog.methods])
+        self._measure_hyper_heights()
         self.set_config(config)
 
     def set_config(self, config: ExperimentConfig) -> None:
@@ -200,8 +276,10 @@ class TrainForm(QWidget):
         self.lr.setValue(c.optim.lr)
         self.weight_decay.setValue(c.optim.weight_decay)
         self.warmup.setValue(c.optim.warmup_fraction)
+        self.monitor_share.setValue(100.0 * c.train.monitor_share)
         self.device.setCurrentText(c.train.device)
         self.precision.setCurrentText(c.train.precision)
+        self.compile.setChecked(c.train.compile)
         self.seed.setValue(c.train.seed)
         self.workers.setValue(c.train.workers)
         self._method_changed(self.method.currentText())
@@ -225,8 +303,10 @@ class TrainForm(QWidget):
         c.optim.lr = self.lr.value()
         c.optim.weight_decay = self.weight_decay.value()
         c.optim.warmup_fraction = self.warmup.value()
+        c.train.monitor_share = self.monitor_share.value() / 100.0
         c.train.device = self.device.currentText()
         c.train.precision = self.precision.currentText()
+        c.train.compile = self.compile.isChecked()
         c.train.seed = self.seed.value()
         c.train.workers = self.workers.value()
         return c
@@ -234,21 +314,27 @@ class TrainForm(QWidget):
     def shown_hyperparameters(self) -> list[str]:
         return [name for name, control in self.hyper.items() if self.form.isRowVisible(control)]
 
+    def _show_hyperparameters(self, used: dict | set) -> None:
+        for field_name, control in self.hyper.items():
+            self.form.setRowVisible(control, field_name in used)
+
+    def _measure_hyper_heights(self) -> None:
+        """The form's height hint with each method's rows shown (the filler at 0), to pad the shorter ones."""
+        self.hyper_filler.setFixedHeight(0)
+        self._hyper_heights = {}
+        for name, info in self._methods.items():
+            self._show_hyperparameters(info.hyperparameters)
+            self.form.invalidate()
+            self._hyper_heights[name] = self.form.sizeHint().height()
+
     # ---- slots
     def _method_changed(self, name: str) -> None:
         info = self._methods.get(name)
         used = info.hyperparameters if info is not None else {}
-        for field_name, control in self.hyper.items():
-            self.form.setRowVisible(control, field_name in used)
-        if info is None:
-            self.method_info.setText("")
-            return
-        encoder = f"default encoder {info.default_encoder}"
-        if info.supported_encoders is not None:
-            encoder = f"encoders: {', '.join(info.supported_encoders)}"
-        kind = "contrastive: large batches help" if info.contrastive else "no negatives: batch size matters less"
-        extra = "; shows reconstructions / samples while training" if info.generative else ""
-        self.method_info.setText(f"{info.description} ({encoder}; {kind}{extra})")
+        self._show_hyperparameters(used)
+        tallest = max(self._hyper_heights.values(), default=0)
+        self.hyper_filler.setFixedHeight(max(tallest - self._hyper_heights.get(name, tallest), 0))
+        self.method_info.setText(method_description(info) if info is not None else "")
 
     def _method_picked(self) -> None:
         """The user chose a method: show its own defaults, and its default encoder if the current one won't do."""
