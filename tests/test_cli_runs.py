@@ -76,10 +76,12 @@ def test_the_default_root_is_the_apps_runs_folder(root, capsys, monkeypatch):
 @pytest.mark.parametrize("xdg", [None, "data-home"])
 def test_without_the_variable_it_is_the_folder_the_app_itself_uses(monkeypatch, tmp_path, xdg):
     pytest.importorskip("PySide6")
-    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtCore import QCoreApplication, QStandardPaths
 
     from workbench.gui.app import APPLICATION, ORGANIZATION
-    from workbench.gui.train_view import default_runs_dir as app_runs_dir
+
+    def app_runs_dir():  # where Qt itself puts the app's data
+        return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "runs"
 
     monkeypatch.delenv(RUNS_DIR_ENV, raising=False)
     if xdg:

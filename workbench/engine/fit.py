@@ -168,7 +168,9 @@ def _fit(
     if pos.step == 0 and not run.has_checkpoint(run.INIT_CHECKPOINT):
         save(run.INIT_CHECKPOINT)  # the weights it starts from: the untrained baseline of eval and Explore
     if main and pos.step == 0 and monitor.enabled and not run.untrained_path.is_file():
-        with overheads.measure("monitor", clock):  # one monitor pass, ~1 s: also what the schedule expects of one
+        # one monitor pass, ~1 s, whose cost is what the schedule expects of the next ones; the share bounds the
+        # recurring passes, so this one-off reference is not charged to it (else short runs got hardly any points)
+        with overheads.measure("monitor", clock, shared=False):
             untrained = epoch_metrics(trainer.method, data, trainer.spec, config, device)
         run.save_json(UNTRAINED_FILE, {"step": 0, **untrained})  # the plots' "untrained" reference level
         trainer.method.train()

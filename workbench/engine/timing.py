@@ -81,15 +81,16 @@ class Overheads:
         self.evaluation_s = share * elapsed_s  # a resumed run is taken to have used its share
 
     @contextmanager
-    def measure(self, kind: str, clock: TrainClock, active: bool = True) -> Iterator[None]:
-        """Time the block as work of `kind` (nothing when not `active`)."""
+    def measure(self, kind: str, clock: TrainClock, active: bool = True, shared: bool = True) -> Iterator[None]:
+        """Time the block as work of `kind` (nothing when not `active`); `shared=False`: an evaluation pass that is
+        not charged to the share (the one-off untrained reference), though it counts in the budget like all work."""
         started = clock.elapsed()
         try:
             yield
         finally:
             if active:
                 self.cost[kind] = cost = max(clock.elapsed() - started, 0.0)
-                if kind in EVALUATION:
+                if kind in EVALUATION and shared:
                     self.evaluation_s += cost
 
     def reserve_s(self) -> float:

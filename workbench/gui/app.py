@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from workbench import __version__
 from workbench.augment.spec import AugmentSpec
 from workbench.data.demo import demo_dataset_path
+from workbench.engine.run_table import APP_NAME, APP_ORGANIZATION
 from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.augment_view import AugmentView
@@ -43,7 +44,7 @@ from workbench.gui.widgets.banner import Banner
 from workbench.gui.widgets.elided_label import ElidedLabel
 from workbench.gui.worker import TaskRunner, TaskState
 
-ORGANIZATION, APPLICATION = "SSL Workbench", "workbench"
+ORGANIZATION, APPLICATION = APP_ORGANIZATION, APP_NAME  # Qt's settings and data folders are named by them
 WORKSPACES = ("Data", "Augment", "Train", "Explore")
 MAX_RECENT = 8
 STATUS_MS = 10_000  # how long a workspace's status message stays in the status bar

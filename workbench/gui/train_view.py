@@ -13,18 +13,17 @@ Before Start a line says what to expect (widgets/train_hints.py); the settings a
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workbench.augment.spec import AugmentSpec, preset
 from workbench.config import ExperimentConfig
 from workbench.engine.run_summary import list_runs, read_loss_curve
-from workbench.engine.run_table import RUNS_DIR_ENV  # one name for the app and `workbench runs`
+from workbench.engine.run_table import default_runs_dir  # one runs folder for the app and `workbench runs`
 from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.signals import emit
@@ -49,14 +48,6 @@ from workbench.gui.worker import TaskRunner
 
 log = logging.getLogger(__name__)
 REDRAW_HZ = 20
-
-
-def default_runs_dir() -> Path:
-    """$WORKBENCH_RUNS_DIR, else <app data>/runs (never inside an image folder)."""
-    if os.environ.get(RUNS_DIR_ENV):
-        return Path(os.environ[RUNS_DIR_ENV])
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".workbench") / "runs"
 
 
 class TrainView(QWidget):
