@@ -14,8 +14,8 @@ import workbench.methods  # noqa: F401  (registries: the catalog worker then imp
 from tests.gui.conftest import assert_no_work_left
 from workbench.config import ExperimentConfig
 from workbench.engine.run_summary import list_runs
+from workbench.engine.run_table import RUNS_DIR_ENV
 from workbench.gui.train_tasks import EMA_WEIGHT, DebiasedEMA, ema, health_text
-from workbench.gui.train_view import RUNS_DIR_ENV
 from workbench.gui.widgets.curves import LiveCurves
 
 
