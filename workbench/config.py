@@ -38,6 +38,8 @@ class DataConfig:
     image_size: int = 32  # every image is decoded once at this resolution (shorter side, centre crop)
     cache_dir: str | None = None  # on-disk decode cache (never inside the image folder); None: memory only
     keep_duplicate_links: bool = False  # count a symlink to an image already in the folder as one more image
+    # images left out of training (relative posix paths, e.g. flagged by the Data workspace's checks); files untouched
+    exclude: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -250,6 +252,18 @@ class TrainConfig:
     monitor_share: float = 0.1
 
 
+@dataclass
+class FinetuneConfig:
+    """A fine-tune of a self-supervised run (results/finetune.py, the `classifier` method); empty for other runs."""
+
+    parent: str = ""  # the SSL run folder whose checkpoint the encoder starts from
+    parent_checkpoint: str = "last"  # that checkpoint: "last" (trained), "init" (its untrained weights: a baseline)
+    labels: str = ""  # the labels file the classes came from (copied into the run folder as labels.csv)
+    classes: list[str] = field(default_factory=list)  # class names; the head's output i is classes[i]
+    backbone_lr_scale: float = 0.1  # the encoder's learning rate relative to the head's (discriminative rates)
+    holdout_fraction: float = 0.2  # of each class's labelled images, held out (stratified, seeded) for accuracy
+
+
 CONFIG_FORMAT = 1  # the `format` of a run's config.json; a newer one is refused in one sentence
 
 
@@ -261,6 +275,7 @@ class ExperimentConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -286,6 +301,8 @@ class ExperimentConfig:
         """Check every value early, with a message naming the field; registry names are checked by fit()."""
         d, m, o, t = self.data, self.method, self.optim, self.train
         _check(8 <= d.image_size <= 1024, f"data.image_size must be between 8 and 1024 pixels, got {d.image_size}.")
+        bad = next((x for x in d.exclude if not isinstance(x, str) or x.startswith("/") or ".." in x.split("/")), None)
+        _check(bad is None, f"data.exclude must list paths relative to the image folder, got {bad!r}.")
         self.augment.validate()
         _validate_method(m)
         _check(o.name in OPTIMIZERS, f"optim.name must be one of {', '.join(OPTIMIZERS)}, got '{o.name}'.")
@@ -315,6 +332,11 @@ class ExperimentConfig:
             isinstance(t.monitor_share, int | float) and 0 <= t.monitor_share <= 1,
             f"train.monitor_share must be a fraction of the training time in [0, 1], got {t.monitor_share!r}.",
         )
+        f = self.finetune
+        _check(
+            0 < f.backbone_lr_scale <= 1, f"finetune.backbone_lr_scale must be in (0, 1], got {f.backbone_lr_scale}."
+        )
+        _check(0 <= f.holdout_fraction < 1, f"finetune.holdout_fraction must be in [0, 1), got {f.holdout_fraction}.")
 
 
 def _validate_method(m: MethodConfig) -> None:

@@ -308,3 +308,98 @@ def test_links_to_images_already_in_the_folder_are_left_out_and_can_be_kept(qtbo
     assert len(kept.paths) == 7 and "circle/again.png" in kept.paths and view.keep_duplicate_links
     assert summary.keep_links.isChecked() and "kept as separate images" in summary.links_note.text()
     view.shutdown()
+
+
+def test_the_data_checks_list_each_issue_filter_the_grid_and_exclude_a_selection(qtbot, tmp_path):
+    from PIL import Image
+
+    root = write_class_folder(tmp_path / "checked", per_class=4)
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(root / "black.png")  # too dark, low information
+    Image.new("RGB", (32, 32), (255, 255, 255)).save(root / "white.png")  # too light, low information
+    view = DataView()
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    with qtbot.waitSignal(view.checks_ready, timeout=15000) as ready:
+        report = _open(qtbot, view, root)
+    checks = ready.args[0]
+    panel = view.checks_panel
+    assert checks.paths == report.paths and not panel.cancel_button.isVisible()
+    assert panel.count_text("dark") == "1" and panel.count_text("light") == "1"
+    assert panel.count_text("low_information") == "2" and panel.count_text("blurry") == "0"
+    row = list(panel._kinds).index("low_information")
+    panel.table.cellClicked.emit(row, 0)  # as a click on the row
+    assert view.shown_issue() == "low_information" and view.model.rowCount() == 2
+    assert {view.model.path(r).name for r in range(2)} == {"black.png", "white.png"}
+    assert "Low information: 2 of 10 images" in view.filter_text.text() and view.filter_bar.isVisible()
+    with qtbot.waitSignal(view.exclusions_changed, timeout=1000) as excluded:
+        view.grid.selectAll()
+        panel.exclude_button.click()
+    assert excluded.args[0] == ["black.png", "white.png"] == view.excluded_paths()
+    assert "2 images excluded" in panel.excluded_label.text()
+    view.show_label(None)  # "Show all"
+    assert view.shown_issue() is None and view.model.rowCount() == 10 and not view.filter_bar.isVisible()
+    view.shutdown()
+
+
+def test_the_data_checks_can_be_cancelled_and_stop_reading(qtbot, monkeypatch, tmp_path):
+    import threading
+
+    import workbench.data.decode as decode_module
+
+    root = write_class_folder(tmp_path / "slow", per_class=50, size=8)  # 100 images: two chunks of the pass
+    gate, calls = threading.Event(), []
+    real = decode_module.decode_with_info
+
+    def held(path, size, digest=False):  # every decode of the checks waits until the test has pressed Cancel
+        if digest:
+            calls.append(path)
+            gate.wait(10)
+        return real(path, size, digest=digest)
+
+    monkeypatch.setattr(decode_module, "decode_with_info", held)
+    view = DataView()
+    qtbot.addWidget(view)
+    view.show()
+    _open(qtbot, view, root)
+    qtbot.waitUntil(lambda: len(calls) > 0, timeout=5000)
+    assert view.checks_panel.cancel_button.isVisible()
+    with qtbot.waitSignal(view.checks_runner.cancelled, timeout=10000):
+        view.checks_panel.cancel_button.click()
+    gate.set()
+    assert view.checks_runner.shutdown()  # waits until the pass has ended
+    assert len(calls) <= 64  # it stopped at the next cancellation point: the second chunk was never read
+    assert view.checks_panel.table.rowCount() == 0 and "cancelled" in view.checks_panel.status.text()
+    view.shutdown()
+
+
+def test_explore_can_colour_by_the_first_data_check_issue(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from workbench.data.checks import check_folder
+    from workbench.gui.explore_tasks import COLOUR_MODES, colouring
+    from workbench.results.embeddings import Embedding
+
+    root = write_class_folder(tmp_path / "coloured", per_class=3)
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(root / "black.png")
+    paths = scan_folder(root).paths
+    emb = Embedding(root, paths, np.zeros(len(paths), np.int64), [], np.zeros((len(paths), 4), np.float32), "trained")
+
+    class State:
+        def message(self, text):
+            pass
+
+        def progress(self, done, total):
+            pass
+
+        def should_stop(self):
+            return False
+
+    col = colouring("data_check", emb, 0, State())
+    checks = check_folder(root, paths)
+    assert "data_check" in COLOUR_MODES and col.mode == "data_check"
+    black = paths.index("black.png")
+    assert col.names[col.groups[black]] == "Too dark"  # its first issue in the checks' order
+    clean = [r for r in range(len(paths)) if not any(r in rows for rows in checks.flagged.values())]
+    assert all(col.names[col.groups[r]] == "no issue" for r in clean) and clean

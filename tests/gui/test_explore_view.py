@@ -54,8 +54,9 @@ class StubUmap:
     def stop(self) -> None:
         self.running = False
 
-    def run(self, x, params, *, should_stop=None, seed=0):
+    def run(self, x, params, *, should_stop=None, seed=0, knn=None):
         self.calls.append(params)
+        self.knn = knn  # the embedding's neighbour graph, so that UMAP builds none of its own
         return np.stack([x[:, 0] * 10, x[:, 1] * 10], axis=1).astype(np.float32)
 
 
@@ -129,7 +130,7 @@ def test_embeds_the_demo_set_and_the_scatter_holds_every_point(qtbot, make_view,
     emb = view.embedding()
     assert len(emb) == 1000 and emb.mode == "trained" and emb.root == demo_dataset_path().resolve()
     assert view.scatter.point_count() == 1000 and view.scatter.xy.shape == (1000, 2)
-    assert (demo_run / "embeddings" / f"{emb.key}.npz").is_file()
+    assert (demo_run / "embeddings" / f"{emb.key}.features.npy").is_file()
     ref = compute_embeddings(demo_run, mode="trained", device="cpu")
     assert ref.cached
     np.testing.assert_array_equal(ref.features, emb.features)
@@ -620,3 +621,34 @@ def test_loading_state_stable_toolbar_and_named_exports(qtbot, make_view, small_
     os.umask(umask)
     if os.name != "nt":
         assert (tmp_path / "map.csv").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would, not 0600
+
+
+def test_outliers_duplicates_and_a_click_share_one_neighbour_graph(qtbot, make_view, small_run, monkeypatch):
+    """One graph build serves the outlier colours, the duplicate pairs and (once built) a click's neighbours; each
+    equals brute force over the unit features."""
+    from workbench.analysis import graph as graphs
+    from workbench.results import neighbour_graph
+
+    neighbour_graph.forget()
+    builds, real = [], graphs.build_graph
+    monkeypatch.setattr(graphs, "build_graph", lambda x, k, **kw: builds.append(k) or real(x, k, **kw))
+    view = make_view()
+    _open(qtbot, view, small_run)
+    emb = view.embedding()
+    unit = emb.features / np.linalg.norm(emb.features, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    with qtbot.waitSignal(view.colours_ready, timeout=TIMEOUT, check_params_cb=lambda mode: mode == "outlier"):
+        view.set_colour_mode("outlier", k=4)
+    nearest = np.sort(sims, axis=1)[:, ::-1]
+    np.testing.assert_allclose(view.colour.outliers, (1 - nearest[:, :4]).mean(axis=1), atol=1e-5)
+    view.duplicates.threshold.setValue(0.9)
+    with qtbot.waitSignal(view.duplicates_ready, timeout=TIMEOUT):
+        view.duplicates.find_button.click()
+    expected = {(i, j) for i in range(len(emb)) for j in range(i + 1, len(emb)) if sims[i, j] >= 0.9 - 1e-6}
+    assert set(view.duplicates.pair_rows()) == expected
+    with qtbot.waitSignal(view.neighbours_shown, timeout=10_000):
+        view.show_point(3)
+    assert view.neighbours.model.rows.tolist() == np.argsort(-sims[3], kind="stable")[: view.neighbours.k()].tolist()
+    assert builds == [neighbour_graph.graph_k(4)]  # built once, for all three
+    neighbour_graph.forget()

@@ -290,3 +290,18 @@ def test_the_curves_smooth_with_the_spin_box_weight_across_drains_and_a_resume(q
 
 
 # A run row's summary (tails of long logs, half-written files) is tested in tests/engine/test_runs.py.
+
+
+def test_images_excluded_in_the_data_workspace_are_left_out_of_the_run(qtbot, make_window, image_folder, runs_dir):
+    window, view = train_window(qtbot, make_window, image_folder)
+    report = window.data_view.report()
+    left_out = sorted(report.paths)[:3]
+    window.data_view.set_excluded(left_out)
+    assert view.config().data.exclude == left_out
+    tiny(view, epochs=1)
+    view.start_button.click()
+    wait_idle(qtbot, view, timeout=60_000)
+    config = json.loads((view.run_dir / "config.json").read_text())
+    assert config["data"]["exclude"] == left_out
+    scanned = json.loads((view.run_dir / "scan_report.json").read_text())
+    assert len(scanned["paths"]) == len(report.paths) - 3 and not set(left_out) & set(scanned["paths"])

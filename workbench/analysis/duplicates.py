@@ -1,7 +1,10 @@
 """Duplicate finders.
 
-- `near_duplicates`: pairs of images whose embeddings are almost parallel (cosine similarity above a threshold).
-  Exact: every pair is compared, in row blocks, so it runs as a cancellable background task.
+- `duplicates_from_graph`: near-identical pairs read off the neighbour graph (analysis/graph.py): its edges with a
+  similarity above the threshold, O(N k). What Explore uses. A group of more than k + 1 near-copies of one image lists
+  each member's k nearest pairs, not every pair of the group (enough to find and show them).
+- `near_duplicates`: the same pairs by comparing every pair, in row blocks (O(N^2), exact): the reference the tests
+  hold the graph to, and fine for a few thousand rows.
 - `identical_files`: groups of files with the same bytes (the same size first, then the same SHA-1 of the content),
   whatever their embeddings; only files that share a size with another are read.
 """
@@ -71,6 +74,32 @@ def near_duplicates(
             progress(stop, n)
     first, second, sim = _best(found, max_pairs)
     return [DuplicatePair(int(a), int(b), float(s)) for a, b, s in zip(first, second, sim, strict=True)]
+
+
+def duplicates_from_graph(
+    indices: np.ndarray,
+    distances: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    max_pairs: int = MAX_PAIRS,
+) -> list[DuplicatePair]:
+    """Graph edges i -> j (indices, cosine distances: (N, k), nearest first) with similarity 1 - d >= threshold, as
+    pairs (first < second) listed once, most similar first (ties: lower indices first), at most `max_pairs`."""
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}.")
+    if max_pairs < 1:
+        raise ValueError(f"max_pairs must be at least 1, got {max_pairs}.")
+    indices = np.asarray(indices, dtype=np.int64)
+    sim = 1.0 - np.asarray(distances, dtype=np.float32)
+    rows, cols = np.nonzero((sim >= threshold - 1e-6) & (indices >= 0))  # tolerance as in near_duplicates
+    other = indices[rows, cols]
+    first, second = np.minimum(rows, other), np.maximum(rows, other)
+    pair_sim = np.minimum(sim[rows, cols], 1.0)
+    keyed = first * np.int64(indices.shape[0]) + second  # one integer per pair: i -> j and j -> i coincide
+    _, once = np.unique(keyed, return_index=True)
+    found = [(first[once], second[once], pair_sim[once])]
+    first, second, pair_sim = _best(found, max_pairs)
+    return [DuplicatePair(int(a), int(b), float(s)) for a, b, s in zip(first, second, pair_sim, strict=True)]
 
 
 def _best(found: list[tuple[np.ndarray, ...]], limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

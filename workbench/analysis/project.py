@@ -43,12 +43,19 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 
 
 def umap_2d(
-    x: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1, metric: str = "cosine", seed: int | None = 0
+    x: np.ndarray,
+    *,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "cosine",
+    seed: int | None = 0,
+    **umap_kwargs,
 ) -> np.ndarray:
     """(N, D) -> (N, 2) float32 UMAP layout (McInnes et al. 2018) via umap-learn.
 
     n_neighbors is clipped to N - 1; below 4 rows UMAP is ill-defined and PCA is returned instead.
     A fixed `seed` makes the layout reproducible (and single-threaded); None lets UMAP use all cores.
+    umap_kwargs go to umap.UMAP (precomputed_knn, n_epochs: see analysis.umap_scale).
     Waits for a running `warm_up_umap` rather than compiling the same kernels twice.
     """
     x = _check(x)
@@ -58,20 +65,35 @@ def umap_2d(
         raise ValueError(f"min_dist must be in [0, 1], got {min_dist}.")
     if x.shape[0] < 4:
         return pca_2d(x)
+    wait_for_warm_up(x.shape[0])
+    n_neighbors = min(n_neighbors, x.shape[0] - 1)
+    return _fit_umap(x, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, seed=seed, **umap_kwargs)
+
+
+def wait_for_warm_up(n_rows: int) -> None:
+    """Wait for a running `warm_up_umap` (if any) as far as an input of `n_rows` needs it."""
     thread = _warm_up_thread
     if thread is not None and thread is not threading.current_thread():
         # A small input needs only the warm-up's first phase; a large one also its nearest-neighbour phase.
-        if x.shape[0] < _EXACT_ROWS:
+        if n_rows < _EXACT_ROWS:
             _exact_ready.wait()  # set by the warm-up even when it fails
         else:
             thread.join()
-    return _fit_umap(x, n_neighbors=min(n_neighbors, x.shape[0] - 1), min_dist=min_dist, metric=metric, seed=seed)
 
 
 def _fit_umap(x: np.ndarray, *, n_neighbors: int, min_dist: float, metric: str, seed: int | None, **kw) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # see make_reducer
+        return np.asarray(make_reducer(n_neighbors, min_dist, metric, seed, **kw).fit_transform(x), dtype=np.float32)
+
+
+def make_reducer(n_neighbors: int, min_dist: float, metric: str, seed: int | None, **kw):
+    """The umap.UMAP every layout here uses (2-D; one thread when seeded). Callers silence its UserWarnings: tiny or
+    duplicate-heavy inputs warn about spectral init / disconnected graphs, a precomputed graph without a search index
+    about transform; the layout is still usable and the scatter is the place to judge it."""
     import umap
 
-    reducer = umap.UMAP(
+    return umap.UMAP(
         n_components=2,
         n_neighbors=n_neighbors,
         min_dist=min_dist,
@@ -80,11 +102,6 @@ def _fit_umap(x: np.ndarray, *, n_neighbors: int, min_dist: float, metric: str, 
         n_jobs=1 if seed is not None else -1,  # a seed forces one thread anyway; saying so avoids UMAP's warning
         **kw,
     )
-    with warnings.catch_warnings():
-        # Tiny or duplicate-heavy inputs make UMAP warn about spectral init / disconnected graphs; the
-        # layout is still usable and the scatter view is the place to judge it.
-        warnings.simplefilter("ignore", UserWarning)
-        return np.asarray(reducer.fit_transform(x), dtype=np.float32)
 
 
 def _warm_up() -> None:

@@ -1,7 +1,9 @@
-"""Command line: `workbench [gui|train|embed|eval|export|runs]`. Bad input gets one sentence and a non-zero exit.
+"""Command line: `workbench [gui|train|embed|eval|export|runs|list|finetune|predict|propagate|suggest|curate|scan]`.
+Bad input gets one sentence and a non-zero exit.
 
 This module parses and dispatches; training.py builds the config and trains, outputs.py embeds, evaluates,
-exports and lists runs."""
+exports and lists runs, finetune.py fine-tunes and predicts, labels.py propagates labels, suggests what to label
+next and writes curated datasets, scan.py reports a folder and its data checks."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import os
 import sys
 
 from workbench import __version__
+from workbench.cli import finetune as finetune_cli
+from workbench.cli import labels as labels_cli
 from workbench.cli.outputs import embed, evaluate, export, runs
+from workbench.cli.scan import scan
 from workbench.cli.training import _build_config, train
 from workbench.config import hyperparameters
 from workbench.errors import WorkbenchError
@@ -99,10 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--test", metavar="DIR", required=True, help="labelled folder to score")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
 
-    export = sub.add_parser("export", help="write a run's encoder for TorchScript, ONNX and torchvision")
+    export = sub.add_parser(
+        "export", help="write a run's encoder (a fine-tuned run's classifier too) for TorchScript, ONNX and torchvision"
+    )
     export.add_argument("run", metavar="RUN_DIR")
     export.add_argument("--out", metavar="DIR", required=True, help="folder for the files (see docs/encoders.md)")
-    export.add_argument("--onnx", action="store_true", help="also write encoder.onnx, for onnxruntime")
+    export.add_argument(
+        "--onnx", action="store_true", help="also write encoder.onnx (and classifier.onnx), for onnxruntime"
+    )
     export.add_argument(
         "--torchvision", action="store_true", help="also the backbone under torchvision's names (resnets, vit-tiny)"
     )
@@ -113,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two runs (folders, or names under --root)")
 
     sub.add_parser("list", help="list encoders, methods and augmentation presets")
+    finetune_cli.add_parsers(sub)  # finetune, predict
+    labels_cli.add_parsers(sub)  # propagate, suggest, curate
+
+    scan = sub.add_parser("scan", help="report a folder's images and the model-free data checks (duplicates, ...)")
+    scan.add_argument("data", metavar="DIR", help="image folder")
+    scan.add_argument("--json", action="store_true", help="one JSON object: the scan report and the checks")
     return parser
 
 
@@ -134,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
             return export(args)
         if command == "runs":
             return runs(args)
+        if command == "finetune":
+            return finetune_cli.finetune_command(args)
+        if command == "predict":
+            return finetune_cli.predict_command(args)
+        if command == "scan":
+            return scan(args)
+        if command == "propagate":
+            return labels_cli.propagate(args)
+        if command == "curate":
+            return labels_cli.curate(args)
+        if command == "suggest":
+            return labels_cli.suggest(args)
     except WorkbenchError as exc:
         rank = os.environ.get("RANK", "0")  # under torchrun every process may report; say which one
         print(f"error: {exc}" if rank == "0" else f"error (process {rank}): {exc}", file=sys.stderr)

@@ -84,6 +84,10 @@ def export(args: argparse.Namespace) -> int:
         torchvision=args.torchvision,
         image_root=image_root,
     )
+    if config.method.name == "classifier" and not args.untrained:  # a fine-tune: its head too (encoder + head)
+        from workbench.results.classifier_export import export_classifier
+
+        files |= export_classifier(args.run, args.out, onnx=args.onnx, image_root=image_root)
     for kind, path in files.items():
         print(f"{kind:12s} {path}")
     return 0

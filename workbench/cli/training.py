@@ -71,6 +71,7 @@ def train(args: argparse.Namespace) -> int:
     from workbench.engine.resume import check_resume_config
     from workbench.engine.runs import RunDir
     from workbench.methods import resolve_config
+    from workbench.results.embeddings import embed_after_training
 
     if args.resume:
         if not args.out:
@@ -96,6 +97,8 @@ def train(args: argparse.Namespace) -> int:
     handlers = {sig: signal.signal(sig, reporter.interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = fit(config, out, reporter=reporter, resume=args.resume)
+        if result.status == "finished" and dist.world_size() == 1:  # the images it decoded: embedded for Explore
+            embed_after_training(result.run_dir, result.images, reporter)
     except torch_dist.DistBackendError as exc:
         raise WorkbenchError(
             f"Another process of this job stopped ({_first_line(exc)}); the job ends here, and "

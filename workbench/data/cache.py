@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from workbench.data import decode as _decode
+from workbench.data.checks import DataChecks, find_issues, measure
 from workbench.data.scan import ScanReport, SkippedFile, scan_folder
 from workbench.errors import Cancelled, DataError
 from workbench.files import atomic_write_text, atomic_writer, ensure_outside
@@ -45,6 +46,7 @@ class ImageSet:
     images: torch.Tensor  # uint8 (N, 3, S, S), contiguous, CPU
     image_size: int
     report: ScanReport  # skipped includes decode failures; sizes filled
+    checks: DataChecks | None = None  # the model-free data checks, when load_images(checks=True)
 
     @property
     def has_labels(self) -> bool:
@@ -87,11 +89,15 @@ def load_images(
     should_stop: Callable[[], bool] | None = None,
     report: ScanReport | None = None,
     keep_duplicate_links: bool = False,
+    exclude: Collection[str] = (),
+    checks: bool = False,
 ) -> ImageSet:
     """Scan (unless `report` is given) and decode every image to (3, S, S) uint8, S = image_size.
 
     Files that fail to decode move to report.skipped with their reason. workers=0 decodes in this thread.
-    keep_duplicate_links is scan_folder's (used only when this function scans).
+    keep_duplicate_links and exclude are scan_folder's (used only when this function scans).
+    checks=True also runs the data checks (checks.py) and fills ImageSet.checks: each file's bytes are hashed as it is
+    decoded (so every file is decoded: cached rows hold no digest), and the decoded rows are measured in batches.
     cache_dir=None (or "") disables the disk cache. Raises DataError when nothing decodes, OutsideImageFolderError
     when cache_dir is inside the image folder, ValueError for a bad image_size/workers, Cancelled when should_stop()
     returns True.
@@ -101,7 +107,7 @@ def load_images(
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     if report is None:
-        report = scan_folder(root, should_stop=should_stop, keep_duplicate_links=keep_duplicate_links)
+        report = scan_folder(root, should_stop=should_stop, keep_duplicate_links=keep_duplicate_links, exclude=exclude)
     elif Path(report.root) != Path(root).expanduser().resolve():
         raise ValueError(f"report is for '{report.root}', not for '{root}'")
     else:
@@ -115,7 +121,8 @@ def load_images(
     images = torch.empty((n, 3, image_size, image_size), dtype=torch.uint8)
     rows = images.numpy()  # shares memory with `images`
     cached, cached_rows = read_cache(cache_path, root, image_size) if cache_path is not None else ({}, None)
-    entries, failed, todo, hits = _match_cache(root, report.paths, cached)
+    entries, failed, todo, hits = _match_cache(root, report.paths, cached if not checks else {})
+    digests = [""] * n
     for start in range(0, len(hits), _COPY_CHUNK):
         idx, src = zip(*hits[start : start + _COPY_CHUNK], strict=True)
         rows[list(idx)] = cached_rows[list(src)]
@@ -123,7 +130,7 @@ def load_images(
 
     tick = _Throttle(progress, n)
     tick(n - len(todo))
-    decode_jobs = _decode_many(root, report.paths, todo, image_size, workers, should_stop)
+    decode_jobs = _decode_many(root, report.paths, todo, image_size, workers, should_stop, checks)
     for done, (i, result) in enumerate(decode_jobs, start=n - len(todo) + 1):
         entry = entries[report.paths[i]]
         if isinstance(result, str):
@@ -131,6 +138,7 @@ def load_images(
         else:
             rows[i] = result.array.transpose(2, 0, 1)  # (S, S, 3) -> (3, S, S)
             entry.wh, entry.format = (result.width, result.height), result.format
+            digests[i] = result.digest
         tick(done)
     tick(n, force=True)
 
@@ -152,6 +160,11 @@ def load_images(
     if cache_path is not None and (todo or set(entries) != set(cached)):
         write_cache(cache_path, root, image_size, entries, rows[: len(keep)])
 
+    checked = None
+    if checks:
+        sizes = [entries[report.paths[i]].wh or (0, 0) for i in keep]
+        stats = measure(rows[: len(keep)], channels_first=True)
+        checked = find_issues(str(root), [report.paths[i] for i in keep], sizes, [digests[i] for i in keep], stats)
     _update_report(report, keep, failed, entries)
     return ImageSet(
         root=root,
@@ -161,6 +174,7 @@ def load_images(
         images=images,
         image_size=image_size,
         report=report,
+        checks=checked,
     )
 
 
@@ -273,11 +287,14 @@ def _decode_many(
     size: int,
     workers: int,
     should_stop: Callable[[], bool] | None,
+    checks: bool = False,
 ) -> Iterator[tuple[int, _decode.Decoded | str]]:
     """Yield (index, Decoded or reason) for each index in `todo`, in completion order."""
 
     def one(i: int) -> tuple[int, _decode.Decoded | str]:
         try:
+            if checks:
+                return i, _decode.decode_with_info(root / paths[i], size, digest=True)
             return i, _decode.decode_with_info(root / paths[i], size)
         except _decode.DecodeError as e:
             return i, str(e)

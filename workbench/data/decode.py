@@ -7,6 +7,8 @@ are rejected (LOAD_TRUNCATED_IMAGES stays False) and Image.MAX_IMAGE_PIXELS keep
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
 import warnings
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ class Decoded:
     width: int  # original size, after EXIF orientation
     height: int
     format: str  # Pillow's format name, e.g. "PNG"
+    digest: str = ""  # SHA-1 of the file's bytes (hex) with decode_with_info(digest=True), for the data checks
 
 
 def open_image(path: Path) -> Image.Image:
@@ -46,11 +49,14 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     return decode_with_info(path, size).array
 
 
-def decode_with_info(path: Path, size: int) -> Decoded:
-    """decode_image plus the original width/height and format, which the data report counts."""
+def decode_with_info(path: Path, size: int, *, digest: bool = False) -> Decoded:
+    """decode_image plus the original width/height and format, which the data report counts.
+
+    digest=True also hashes the file's bytes (read once, then decoded from memory) for the data checks' exact
+    duplicates (checks.py measures the rest on the decoded array)."""
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    im, fmt, (orig_w, orig_h) = _open_rgb(Path(path), draft=size)
+    im, fmt, (orig_w, orig_h), sha1 = _open_rgb(Path(path), draft=size, digest=digest)
     w, h = im.size
     side = min(w, h)
     left, top = (w - side) / 2, (h - side) / 2
@@ -58,18 +64,26 @@ def decode_with_info(path: Path, size: int) -> Decoded:
     # Pillow widens the filter support when downscaling, so this is antialiased.
     out = im.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=3.0)
     arr = np.asarray(out, dtype=np.uint8)
-    return Decoded(np.ascontiguousarray(arr), orig_w, orig_h, fmt)
+    return Decoded(np.ascontiguousarray(arr), orig_w, orig_h, fmt, sha1)
 
 
-def _open_rgb(path: Path, draft: int | None = None) -> tuple[Image.Image, str, tuple[int, int]]:
+def _open_rgb(
+    path: Path, draft: int | None = None, digest: bool = False
+) -> tuple[Image.Image, str, tuple[int, int], str]:
     """Open, load and convert to RGB; `draft` lets JPEG decode at a reduced scale (both sides >= draft px).
 
-    Returns the image, Pillow's format name and the original (width, height) after EXIF orientation.
+    Returns the image, Pillow's format name, the original (width, height) after EXIF orientation and, with
+    digest=True, the SHA-1 of the file's bytes (read once, then decoded from memory; else "").
     """
     try:
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         with open(path, "rb") as f:  # read-only; closed before returning
+            sha1 = ""
+            if digest:
+                raw = f.read()
+                sha1 = hashlib.sha1(raw).hexdigest()
+                f = io.BytesIO(raw)  # noqa: PLW2901 - decode the bytes just hashed, not a second read
             im = _open_checked(f)
             fmt = im.format or path.suffix[1:].upper()
             size = im.size
@@ -80,7 +94,7 @@ def _open_rgb(path: Path, draft: int | None = None) -> tuple[Image.Image, str, t
             im = _orient(im)
             if im.size != stored:  # orientation swapped the axes
                 size = size[::-1]
-            return _to_rgb(im), fmt, size
+            return _to_rgb(im), fmt, size, sha1
     except DecodeError:
         raise
     except PermissionError as e:

@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class ScanReport:
     sizes: dict[str, int] = field(default_factory=dict)  # count per original "WxH" (filled by load_images)
     duplicate_links: list[DuplicateLink] = field(default_factory=list)  # links to an image listed under another name
     duplicate_links_kept: bool = False  # True: those links are in `paths` too (scan_folder's keep_duplicate_links)
+    excluded: list[str] = field(default_factory=list)  # images left out by the run's exclusion list (data.exclude)
 
     @property
     def has_labels(self) -> bool:
@@ -73,6 +74,7 @@ class ScanReport:
                 DuplicateLink(path=str(x["path"]), same_as=str(x["same_as"])) for x in d.get("duplicate_links", [])
             ],
             duplicate_links_kept=bool(d.get("duplicate_links_kept", False)),
+            excluded=[str(p) for p in d.get("excluded", [])],
         )
 
     def duplicate_links_note(self) -> str:
@@ -107,6 +109,9 @@ class ScanReport:
                 lines.append(f"  ... and {len(self.skipped) - _SUMMARY_MAX_SKIPPED} more")
         else:
             lines.append("Skipped 0 files.")
+        if self.excluded:
+            n_ex = len(self.excluded)
+            lines.append(f"Excluded {n_ex} image{'s' if n_ex != 1 else ''} (the run's exclusion list, data.exclude).")
         if self.duplicate_links:
             lines.append(self.duplicate_links_note()[:-1] + ":")
             lines += [f"  {x.path} -> {x.same_as}" for x in self.duplicate_links[:_SUMMARY_MAX_SKIPPED]]
@@ -203,8 +208,12 @@ def scan_folder(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_duplicate_links: bool = False,
+    exclude: Collection[str] = (),
 ) -> ScanReport:
     """Walk `root` recursively and list its images (read-only; nothing is opened or written).
+
+    `exclude`: relative posix paths left out of `paths` (the run's exclusion list; the files are never touched); the
+    ones found are listed in `excluded`, names not in the folder are ignored.
 
     Symbolic links to an image listed under another name go to `duplicate_links`; they are left out of `paths`
     unless keep_duplicate_links is True (then each link counts as an image of its own, as a copied file would).
@@ -227,6 +236,13 @@ def scan_folder(
     walked, skipped = _walk(root, should_stop, progress)
     unique, duplicates = _split_duplicate_links(walked)
     found = [f.rel for f in walked] if keep_duplicate_links else unique
+    excluded: list[str] = []
+    if exclude:
+        drop = set(exclude)
+        excluded = sorted(p for p in found if p in drop)
+        found = [p for p in found if p not in drop]
+        if excluded and not found:
+            raise DataError(f"Every image in '{root}' is in the exclusion list (data.exclude); nothing is left to use.")
     if not found:
         if skipped:
             first = skipped[0]
@@ -247,4 +263,6 @@ def scan_folder(
     if progress is not None:
         progress(len(found), len(found))
     duplicates.sort(key=lambda x: x.path)
-    return ScanReport(str(root), found, labels, class_names, skipped, formats, {}, duplicates, keep_duplicate_links)
+    return ScanReport(
+        str(root), found, labels, class_names, skipped, formats, {}, duplicates, keep_duplicate_links, excluded
+    )

@@ -10,8 +10,7 @@ Every step is a cancellation and pause point. Only the main process writes run f
 
 from __future__ import annotations
 
-import errno
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,16 +21,16 @@ from workbench.data import ImageSet, default_cache_dir, demo_dataset_path, load_
 from workbench.engine import timing
 from workbench.engine.checkpoints import CheckpointPolicy
 from workbench.engine.devices import resolve_device
-from workbench.engine.lock import RunLock
 from workbench.engine.monitor import Monitor, epoch_metrics
 from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.resume import check_resume_config
 from workbench.engine.runs import CHECKPOINT_FORMAT, SCAN_REPORT_FILE, UNTRAINED_FILE, RunDir
+from workbench.engine.session import Session, write_failed_message
 from workbench.engine.timing import Overheads, TrainClock, wait_while_paused
 from workbench.engine.trainer import StepResult, Trainer, output_size
 from workbench.errors import Cancelled, ConfigError, TrainingError, WriteError
-from workbench.files import ensure_outside, remove_temporaries
+from workbench.files import ensure_outside
 from workbench.methods import resolve_config
 
 GPU_CACHE_LIMIT_BYTES = 4 * 2**30
@@ -46,6 +45,8 @@ class FitResult:
     time_s: float
     loss: float | None
     message: str
+    # the decoded images it trained on, for what follows at once (the embeddings Explore opens: results/embeddings.py)
+    images: ImageSet | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -81,6 +82,7 @@ def load_data(config: ExperimentConfig, reporter: Reporter, root: str | Path | N
             progress=reporter.progress,
             should_stop=reporter.should_stop,
             keep_duplicate_links=config.data.keep_duplicate_links,
+            exclude=config.data.exclude if root == Path(config.data.path or demo_dataset_path()) else (),
         )
     finally:
         if several and dist.local_rank() == 0:
@@ -100,11 +102,11 @@ def fit(
     them RunBusyError when another process trains the run, TrainingError when a file cannot be written (disk full,
     folder read-only or deleted), the last checkpoint left intact."""
     reporter = reporter or NullReporter()
-    session = _Session(dist.is_main_process(), reporter)
+    session = Session(dist.is_main_process(), reporter)
     try:
         return _fit(config, run_dir, reporter, resume, images, session)
     except WriteError as exc:
-        text = _write_failed_message(exc)
+        text = write_failed_message(exc)
         session.failed(text)
         raise TrainingError(text) from None
     finally:
@@ -117,7 +119,7 @@ def _fit(
     reporter: Reporter,
     resume: bool,
     images: ImageSet | None,
-    session: _Session,
+    session: Session,
 ) -> FitResult:
     config.validate()
     config = resolve_config(config)  # the method's encoder and hyper-parameters, as saved in config.json
@@ -146,7 +148,7 @@ def _fit(
     pool = _image_pool(data, device)
 
     # ---- model, optimizer and where to start -----------------------------------------------------------------
-    trainer = Trainer(config, device, n_images, notify=reporter.message)
+    trainer = Trainer(config, device, n_images, notify=reporter.message, data=data)
     previewer = Previewer(trainer.method, data, trainer.spec, config.train.seed, device, run, reporter, main)
     pos = _resume(run, trainer, device, reporter) if resume else _Position()
     total_steps = config.train.epochs * steps_per_epoch
@@ -249,53 +251,10 @@ def _fit(
         run.set_status(status, step=pos.step, message=message, loss=loss, time_s=pos.time_s)
     run.close()
     reporter.message(f"Run {status}: {message}.")
-    return FitResult(run.path, status, pos.step, pos.epoch, pos.time_s, loss, message)
+    return FitResult(run.path, status, pos.step, pos.epoch, pos.time_s, loss, message, data)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
-
-
-class _Session:
-    """What fit() holds while it trains: the run folder (its open metrics log) and, in the main process, the run's
-    lock; `close` releases both whatever happened. Holding the lock, it removes what killed writes left behind."""
-
-    def __init__(self, main: bool, reporter: Reporter):
-        self.main, self.notify = main, reporter.message
-        self.run: RunDir | None = None
-        self.lock: RunLock | None = None
-
-    def hold(self, run: RunDir) -> RunDir:
-        self.run = run
-        run.notify = self.notify  # e.g. "TensorBoard curves are off ..." among the run's messages
-        if self.main and self.lock is None:
-            self.lock = RunLock(run.path)
-            self.lock.acquire(self.notify)
-            for folder in (run.path, run.checkpoints):
-                remove_temporaries(folder)
-        return run
-
-    def failed(self, text: str) -> None:
-        if self.main and self.run is not None and self.run.path.is_dir():  # a deleted run is not made again
-            try:
-                self.run.set_status("failed", step=int(self.run.status().get("step") or 0), message=text)
-            except (OSError, TypeError, ValueError):
-                pass  # the folder cannot take it either (deleted, read-only, full)
-
-    def close(self) -> None:
-        if self.run is not None:
-            self.run.close()
-        if self.lock is not None:
-            self.lock.release()
-
-
-def _write_failed_message(exc: WriteError) -> str:
-    """One sentence: which file, why, and how to go on (the checkpoints are written atomically, so intact)."""
-    text = f"{str(exc).rstrip('.')}, so training stopped"
-    if exc.errno == errno.ENOENT:
-        return f"{text}."
-    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-    fix = "free some space" if full else "make the run folder writable again"
-    return f"{text}; {fix} and resume the run, whose last checkpoint is intact."
 
 
 def _write_run_files(

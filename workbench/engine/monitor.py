@@ -47,6 +47,7 @@ def epoch_metrics(
     if data.has_labels and (labels >= 0).sum() >= 8:
         half = len(idx) // 2
         values[KNN_TRAIN_SPLIT] = knn_top1(clean[:half], labels[:half], clean[half:], labels[half:])
+    values.update(method.monitor_values(spec))  # e.g. the classifier's held-out accuracy
     return values
 
 

@@ -13,6 +13,8 @@ Layout:
     RUN/events.out.tfevents.*  TensorBoard event files of the same curves and previews (engine/tensorboard.py), one
                            more per resume; in the run folder itself, so TensorBoard names the run by its folder
     RUN/train.lock, RUN/train.lock.json  the training process's lock and its owner (engine/lock.py)
+    RUN/labels.csv         the user's labels of images: path, label, source (user|folder), time (results/labels.py);
+                           labels-KEY.csv for another folder's images than the run's own
 Every file is replaced atomically (workbench.files), except the CSV logs, which are appended
 and trimmed back to the last checkpoint on resume so curves never hold rows the model has forgotten.
 
@@ -48,6 +50,7 @@ EPOCHS_FILE = "epochs.csv"
 SCAN_REPORT_FILE = "scan_report.json"
 PREVIEW_FILE = "preview.png"
 UNTRAINED_FILE = "untrained.json"
+LABELS_FILE = "labels.csv"  # the labels given in Explore or by hand (results/labels.py reads and writes it)
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_FORMAT = 1  # the `format` of a checkpoint's dict; a newer one is refused in one sentence
 LOCK_FILE = "train.lock"  # the OS-level lock of the process training the run (engine/lock.py)
@@ -104,6 +107,15 @@ class RunDir:
     @property
     def untrained_path(self) -> Path:
         return self.path / UNTRAINED_FILE
+
+    @property
+    def labels_path(self) -> Path:
+        """The labels of the images of the folder the run trained on."""
+        return self.path / LABELS_FILE
+
+    def labels_path_for(self, folder_key: str) -> Path:
+        """The labels of another folder's images, `folder_key` naming that folder (a digest of its path)."""
+        return self.path / LABELS_FILE.replace(".csv", f"-{folder_key}.csv")
 
     @property
     def events_dir(self) -> Path:

@@ -23,6 +23,7 @@ import torch
 from workbench import dist
 from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
+from workbench.data import ImageSet
 from workbench.engine.devices import autocast_dtype
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
 from workbench.engine.precision import DTYPE_NAMES, PrecisionChoice, choose_precision
@@ -37,7 +38,7 @@ def build_method(config: ExperimentConfig) -> Method:
     """Encoder + heads + loss, from the config alone (also used to rebuild a model from a checkpoint)."""
     config = resolve_config(config)
     encoder = create_encoder(config.model.encoder, image_size=output_size(config), small_stem=config.model.small_stem)
-    return create_method(config.method.name, encoder, config.method)
+    return create_method(config.method.name, encoder, config.method, config.finetune)
 
 
 def output_size(config: ExperimentConfig) -> int:
@@ -61,6 +62,7 @@ class Trainer:
         device: torch.device,
         n_images: int,
         notify: Callable[[str], None] | None = None,
+        data: ImageSet | None = None,
     ):
         self.config, self.device = config, device
         self.notify = notify or (lambda text: None)  # one-line messages for the run's log (precision, compile)
@@ -69,6 +71,8 @@ class Trainer:
         if dist.rank() > 0:  # the same initial weights everywhere; any global-generator draw differs per process
             torch.manual_seed(config.train.seed * 1_000_003 + dist.rank())
         self.method.set_dataset_size(n_images)  # before a resume loads the state (e.g. MoCo's queue capacity)
+        if data is not None:
+            self.method.set_dataset(data)  # e.g. the classifier's labels, before the method moves to the device
         self.method.encoder.resolve_representation(config.model.representation)  # an unknown name fails now
         n_views = self.method.n_views
         self.spec = config.augment if config.augment.n_views == n_views else config.augment.with_views(n_views)

@@ -12,6 +12,8 @@ benchmarks/first_paint.py observes the first paint from outside (an application 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from workbench import __version__
 from workbench.augment.spec import AugmentSpec
+from workbench.config import DataConfig
 from workbench.data.demo import demo_dataset_path
 from workbench.engine.run_table import APP_NAME, APP_ORGANIZATION
 from workbench.engine.runs import RunDir
@@ -42,12 +45,14 @@ from workbench.gui.help import open_guide, show_shortcuts
 from workbench.gui.train_view import TrainView
 from workbench.gui.widgets.banner import Banner
 from workbench.gui.widgets.elided_label import ElidedLabel
-from workbench.gui.worker import TaskRunner, TaskState
+from workbench.gui.worker import TaskRunner, TaskState, active_threads, closing
 
 ORGANIZATION, APPLICATION = APP_ORGANIZATION, APP_NAME  # Qt's settings and data folders are named by them
+log = logging.getLogger(__name__)
 WORKSPACES = ("Data", "Augment", "Train", "Explore")
 MAX_RECENT = 8
 STATUS_MS = 10_000  # how long a workspace's status message stays in the status bar
+CLOSE_WAIT_S = 1.5  # closing waits at most this long for the workers to stop (issue: exit within 2 s)
 
 
 def settings() -> QSettings:
@@ -191,7 +196,7 @@ class MainWindow(QMainWindow):
         self.data_view.picked.connect(self.augment_view.set_picked)
         # Train uses the folder, the augmentation spec and the training resolution chosen in Data and Augment.
         self.train_view.set_spec_source(self.augment_spec)
-        self.train_view.set_keep_links_source(lambda: self.data_view.keep_duplicate_links)
+        self.train_view.set_data_choices(self._data_choices)
         self.augment_view.spec_changed.connect(self.train_view.refresh_spec)
         self.data_view.folder_opened.connect(self.train_view.set_folder)
         self.train_view.open_augment.connect(lambda: self.tabs.setCurrentWidget(self.augment_view))
@@ -296,6 +301,10 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_folder(folder)
 
+    def _data_choices(self, data: DataConfig) -> None:
+        data.keep_duplicate_links = self.data_view.keep_duplicate_links
+        data.exclude = self.data_view.excluded_paths()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.train_view.is_training() and not self.train_view.ask_to_stop():
             event.ignore()
@@ -305,12 +314,15 @@ class MainWindow(QMainWindow):
         self.store.setValue("data/keep_duplicate_links", "true" if self.data_view.keep_duplicate_links else "false")
         self.store.setValue("augment/spec", json.dumps(self.augment_view.spec().to_dict()))
         self.store.sync()
-        # No worker outlives the window: cancel everything and wait for it.
-        self.data_view.shutdown()
-        self.augment_view.shutdown()
-        self.train_view.shutdown()  # a clean stop: the run keeps a checkpoint and stays resumable
-        self.explore_view.shutdown()
-        self.about_runner.shutdown()
+        # No worker outlives the window: cancel everything and wait for it, but not for longer than CLOSE_WAIT_S
+        # in all (a long training step cannot be interrupted; run_app then ends the process without it).
+        self.hide()  # gone at once, whatever the workers take to stop
+        with closing(CLOSE_WAIT_S):
+            self.data_view.shutdown()
+            self.augment_view.shutdown()
+            self.train_view.shutdown()  # a clean stop: the run keeps a checkpoint and stays resumable
+            self.explore_view.shutdown()
+            self.about_runner.shutdown()
         super().closeEvent(event)
 
 
@@ -327,7 +339,12 @@ def run_app(data: str | None = None) -> int:
     heartbeat = QTimer(interval=250)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()
-    return app.exec()
+    code = app.exec()
+    if active_threads():  # a step or a library call still running past CLOSE_WAIT_S: end without waiting for it
+        log.warning("%d background thread(s) busy at exit; a run resumes from its last checkpoint", active_threads())
+        logging.shutdown()
+        os._exit(code)  # as safe as a kill: every run file is written atomically (benchmarks/faults.py)
+    return code
 
 
 if __name__ == "__main__":

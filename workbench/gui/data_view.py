@@ -1,12 +1,15 @@
 """The Data workspace: open a folder, scan it in the background, show the report, browse thumbnails.
 
 Clicking a label in the summary shows only its images; a newly opened folder shows all of them, from the top.
+After each scan the model-free data checks (data/checks.py) run in the background (cancellable); clicking an issue
+shows only its images, and a selection can be excluded from training (the run's data.exclude; files untouched).
 
 Run alone on the demo dataset (or a folder): `python -m workbench.gui.data_view [DIR]`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -25,10 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.data.checks import ISSUES, DataChecks, check_folder
 from workbench.data.decode import DecodeError, decode_image
 from workbench.data.scan import ScanReport, SkippedFile, scan_folder
 from workbench.errors import DataError
 from workbench.gui.signals import emit
+from workbench.gui.widgets.data_checks import DataChecksPanel
 from workbench.gui.widgets.elided_label import ElidedLabel
 from workbench.gui.widgets.image_detail import ImageDetail
 from workbench.gui.widgets.scan_summary import ScanSummary
@@ -38,6 +43,7 @@ from workbench.gui.worker import TaskRunner, TaskState
 SIZE_SAMPLE = 2000  # image headers read for the size summary (evenly spread over the folder)
 DECODE_SAMPLE = 64  # images fully decoded to catch a folder of broken files early
 MAX_PICKED = 64  # images handed to the Augment workspace from a selection
+CHECK_WORKERS = max(1, (os.cpu_count() or 2) // 2)  # the data checks leave half the cores to the thumbnails
 
 
 def folder_from_mime(mime: QMimeData) -> Path | None:
@@ -120,6 +126,8 @@ class DataView(QWidget):
     folder_opened = Signal(str)  # absolute folder path, after a successful scan
     report_ready = Signal(object)  # ScanReport
     picked = Signal(list)  # absolute paths of the selected thumbnails (at most MAX_PICKED)
+    checks_ready = Signal(object)  # DataChecks of the open folder
+    exclusions_changed = Signal(list)  # relative paths to leave out of training (the run config's data.exclude)
     failed = Signal(str)  # one sentence for the window's banner
     status = Signal(str)
 
@@ -159,7 +167,11 @@ class DataView(QWidget):
         grid_layout.addWidget(self.grid, 1)
         self.detail = ImageDetail()
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        for widget, stretch in ((self.summary, 0), (grid_area, 1), (self.detail, 0)):
+        self.checks_panel = DataChecksPanel()
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.summary)
+        side.addWidget(self.checks_panel)
+        for widget, stretch in ((side, 0), (grid_area, 1), (self.detail, 0)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
         splitter.setSizes([280, 640, 300])
@@ -180,8 +192,21 @@ class DataView(QWidget):
         self.model.decode_failed.connect(self.summary.add_skipped)
         self.summary.label_clicked.connect(self._label_clicked)
         self.summary.keep_links_changed.connect(self.set_keep_duplicate_links)
+        self.checks_runner = TaskRunner(self)  # its own runner: a rescan cancels the checks, not the other way
+        self.checks_runner.progress.connect(
+            lambda done, total: self.checks_panel.set_running(True, f"Checking images… {done:,} of {total:,}")
+        )
+        self.checks_runner.failed.connect(self._on_checks_failed)
+        self.checks_runner.cancelled.connect(lambda: self.checks_panel.set_running(False, "Checks cancelled."))
+        self.checks_runner.running_changed.connect(lambda busy: self.checks_panel.set_running(busy))
+        self.checks_panel.cancel_requested.connect(lambda: self.checks_runner.cancel())
+        self.checks_panel.issue_clicked.connect(self._issue_clicked)
+        self.checks_panel.exclude_requested.connect(self.exclude_selected)
         self._report: ScanReport | None = None
+        self._checks: DataChecks | None = None
+        self._excluded: set[str] = set()  # relative paths left out of training
         self._label: int | None = None  # the label whose images the grid shows; None: all
+        self._issue: str | None = None  # the data-check issue whose images the grid shows; None: all
         self.keep_duplicate_links = False  # the scan option (scan_folder's keep_duplicate_links)
         self._set_busy(False)
 
@@ -202,9 +227,10 @@ class DataView(QWidget):
     def show_label(self, label: int | None) -> None:
         """Show only the images of `label` (a class index, -1: the unlabelled ones); None shows them all."""
         report = self._report
-        if report is None or label == self._label:
+        if report is None or (label == self._label and self._issue is None):
             return
-        self._label = label
+        self._label, self._issue = label, None
+        self.checks_panel.select_issue(None)
         if label is None:
             self.model.show_rows(None)
         else:
@@ -218,6 +244,43 @@ class DataView(QWidget):
 
     def shown_label(self) -> int | None:
         return self._label
+
+    def show_issue(self, kind: str | None) -> None:
+        """Show only the images a data check flagged (`kind`: a key of checks.ISSUES); None shows them all."""
+        report, checks = self._report, self._checks
+        if report is None or checks is None or kind is None:
+            self.show_label(None)  # clears an issue filter too
+            return
+        self._issue, self._label = kind, None
+        self.model.show_rows(checks.flagged.get(kind, []))  # rows of the checks = rows of the report (same paths)
+        self.grid.scrollToTop()
+        self.summary.select_label(None)
+        self.checks_panel.select_issue(kind)
+        self.filter_bar.show()
+        self.filter_text.setText(f"Showing {ISSUES[kind]}: {self.model.rowCount():,} of {len(report.paths):,} images")
+
+    def shown_issue(self) -> str | None:
+        return self._issue
+
+    def excluded_paths(self) -> list[str]:
+        """Relative paths to leave out of training, sorted (for the run config's data.exclude)."""
+        return sorted(self._excluded)
+
+    def set_excluded(self, paths: list[str]) -> None:
+        self._excluded = set(paths)
+        self.checks_panel.set_excluded(len(self._excluded))
+        emit(self.exclusions_changed, self.excluded_paths())
+
+    def exclude_selected(self) -> None:
+        """Add every selected thumbnail to the exclusion list (no MAX_PICKED limit: a whole issue can go)."""
+        report = self._report
+        if report is None:
+            return
+        rows = {i.row() for i in self.grid.selectionModel().selectedIndexes()}
+        added = {report.paths[self.model.image_index(r)] for r in rows} - self._excluded
+        if added:
+            self.set_excluded([*self._excluded, *added])
+            emit(self.status, f"{len(added):,} images excluded from training ({len(self._excluded):,} in all).")
 
     def choose_folder(self) -> None:
         start = self._report.root if self._report else str(Path.home())
@@ -235,22 +298,27 @@ class DataView(QWidget):
     def shutdown(self) -> None:
         """Cancel and wait for every background job of this workspace (window close)."""
         self.runner.shutdown()
+        self.checks_runner.shutdown()
         self.detail.runner.shutdown()
         self.model.shutdown()
 
     # ---- slots
     def _on_scanned(self, result: tuple[ScanReport, FolderCheck]) -> None:
         report, check = result
+        if self._report is None or self._report.root != report.root:
+            self._excluded = set()  # an exclusion list belongs to its folder
+            self.checks_panel.set_excluded(0)
         self._report = report
         self.folder_label.setText(report.root)
         self.summary.set_report(report, check.sizes, check.sampled)
         for skipped in check.broken:
             self.summary.add_skipped(skipped.path, skipped.reason)
         self.model.set_report(report)  # every image again, and the grid from the top
-        self._label = None
+        self._label = self._issue = None
         self.filter_bar.hide()
         self.grid.scrollToTop()
         self.detail.clear()
+        self._start_checks(report)
         skipped = self.summary.skipped_count()  # the scan's and the image check's
         notes = [f"{skipped:,} file{'s' if skipped != 1 else ''} skipped"] if skipped else []
         if report.duplicate_links:
@@ -275,6 +343,32 @@ class DataView(QWidget):
             w.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
+
+    def _start_checks(self, report: ScanReport) -> None:
+        self._checks = None
+        self.checks_panel.set_checks(None)
+        root, paths = report.root, list(report.paths)
+
+        def work(state: TaskState) -> DataChecks:
+            stop = state.should_stop
+            return check_folder(root, paths, workers=CHECK_WORKERS, progress=state.progress, should_stop=stop)
+
+        self.checks_runner.start(work, self._on_checked)
+
+    def _on_checked(self, checks: DataChecks) -> None:
+        if self._report is None or checks.root != self._report.root or checks.paths != self._report.paths:
+            return  # a result for a folder no longer shown
+        self._checks = checks
+        self.checks_panel.set_running(False)  # now, not when the runner's running_changed arrives
+        self.checks_panel.set_checks(checks)
+        emit(self.checks_ready, checks)
+
+    def _on_checks_failed(self, text: str) -> None:
+        self.checks_panel.set_running(False, "The checks could not finish.")
+        emit(self.failed, text)
+
+    def _issue_clicked(self, kind: str) -> None:
+        self.show_issue(None if kind == self._issue else kind)  # a second click shows all again
 
     def _label_clicked(self, label: int) -> None:
         self.show_label(None if label == self._label else label)  # a second click shows all again

@@ -14,6 +14,7 @@ from workbench.errors import WorkbenchError
 from workbench.gui.worker import TaskState
 from workbench.results.embeddings import Embedding, compute_embeddings
 from workbench.results.maps import UmapParams, quick_map, umap_map
+from workbench.results.neighbour_graph import neighbour_graph
 from workbench.results.projector import ProjectorFiles
 from workbench.results.umap_process import UmapProcess
 
@@ -21,6 +22,7 @@ COLOUR_MODES = {
     "label": "Label (subfolder)",
     "cluster": "k-means cluster",
     "outlier": "Outlier score",
+    "data_check": "Data check (model-free)",
     "none": "Nothing",
 }
 
@@ -107,8 +109,13 @@ def _describe(run_dir: str, _config_mtime: int) -> str:
 
 
 def umap_layout(service: UmapProcess, emb: Embedding, params: UmapParams, state: TaskState) -> np.ndarray:
-    """The UMAP map (N, 2): from the run's cache, or fitted in the UMAP child process and cached."""
-    return umap_map(emb, params, lambda x, p: service.run(x, p, should_stop=state.should_stop), reporter=state)
+    """The UMAP map (N, 2): from the run's cache, or fitted in the UMAP child process (on the embedding's one
+    neighbour graph, see maps.umap_map) and cached."""
+
+    def fit(x: np.ndarray, p: UmapParams, knn=None) -> np.ndarray:
+        return service.run(x, p, should_stop=state.should_stop, knn=knn)
+
+    return umap_map(emb, params, fit, reporter=state)
 
 
 def colouring(mode: str, emb: Embedding, k: int, state: TaskState) -> Colouring:
@@ -129,33 +136,44 @@ def colouring(mode: str, emb: Embedding, k: int, state: TaskState) -> Colouring:
         clusters = kmeans_clusters(emb.features, k)
         return Colouring(mode, clusters, [f"cluster {c + 1}" for c in range(k)], k, clusters=clusters)
     if mode == "outlier":
-        from workbench.analysis.outliers import outlier_scores, score_bands
+        from workbench.analysis.outliers import outliers_from_graph, score_bands
 
+        _, distances = neighbour_graph(emb, k, state)  # the one graph, built once (in this task) and reused
         state.message(f"Scoring outliers (mean distance to the {k} nearest neighbours) …")
-        scores = outlier_scores(emb.features, k, progress=state.progress, should_stop=state.should_stop)
+        scores = outliers_from_graph(distances, k)
         bands, names = score_bands(scores)
         return Colouring(mode, bands, [f"outlier score: {name}" for name in names], k, outliers=scores)
+    if mode == "data_check":  # each image's first issue of the model-free checks (data/checks.py)
+        from workbench.data.checks import check_folder, issue_groups
+
+        state.message(f"Checking {n:,} images (model-free data checks) …")
+        checks = check_folder(emb.root, emb.paths, progress=state.progress, should_stop=state.should_stop)
+        groups, names = issue_groups(checks)
+        return Colouring(mode, groups, names)
     if mode == "none":
         return Colouring(mode, np.zeros(n, np.int64), ["all images"])
     raise ValueError(f"colour mode must be one of {', '.join(COLOUR_MODES)}, got '{mode}'.")
 
 
 def neighbours(data: MapData, row: int, k: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """(row, neighbour rows, cosine distances) of one point."""
-    from workbench.analysis.neighbours import neighbours_of
+    """(row, neighbour rows, cosine distances) of one point: its row of the neighbour graph when that is in memory
+    already, else one exact pass over every point (O(N)); a click never waits for a graph to be built."""
+    from workbench.analysis.graph import graph_neighbours
+    from workbench.results.neighbour_graph import in_memory
 
-    rows, distances = neighbours_of(data.unit(), row, k)
+    rows, distances = graph_neighbours(in_memory(data.emb, k), data.unit, row, k)
     return row, rows, distances
 
 
 def duplicates(emb: Embedding, threshold: float, state: TaskState):
-    """(groups of rows with identical file content, near-identical pairs by embedding)."""
-    from workbench.analysis.duplicates import identical_files, near_duplicates
+    """(groups of rows with identical file content, near-identical pairs by embedding: the neighbour graph's edges
+    above the threshold)."""
+    from workbench.analysis.duplicates import duplicates_from_graph, identical_files
 
     state.message(f"Looking for identical files among {len(emb):,} …")
     identical = identical_files(emb.root, emb.paths, progress=state.progress, should_stop=state.should_stop)
-    state.message(f"Comparing {len(emb):,} images pairwise …")
-    pairs = near_duplicates(emb.features, threshold, progress=state.progress, should_stop=state.should_stop)
+    indices, distances = neighbour_graph(emb, 0, state)
+    pairs = duplicates_from_graph(indices, distances, threshold)
     return identical, pairs
 
 

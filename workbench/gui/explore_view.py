@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, Q
 from workbench.data.scan import ScanReport
 from workbench.gui import explore_tasks as tasks
 from workbench.gui.explore_exports import ExportActions
+from workbench.gui.explore_labels import ExploreLabels
 from workbench.gui.explore_tasks import Colouring, MapData
 from workbench.gui.signals import emit
 from workbench.gui.widgets.duplicates import DuplicatesPanel
@@ -113,6 +114,7 @@ class ExploreView(ExportActions, QWidget):
         self._umap_timer = QTimer(self, singleShot=True, interval=400)  # parameter edits settle first
         self._umap_timer.timeout.connect(self.start_umap)
         self._connect()
+        self.labels = ExploreLabels(self)  # the Labels tab: label, undo, propagate, suggest, export
         c.set_busy(False)
 
     def _connect(self) -> None:
@@ -195,7 +197,7 @@ class ExploreView(ExportActions, QWidget):
         self.umap.stop()  # a running fit is abandoned at once, so the cancelled UMAP task returns promptly
         for runner in runners:
             runner.shutdown()
-        for part in (self.neighbours, self.selection, self.duplicates):
+        for part in (self.neighbours, self.selection, self.duplicates, self.labels):
             part.shutdown()
         self.hover.shutdown()
 

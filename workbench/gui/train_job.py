@@ -112,9 +112,13 @@ class TrainingJob:
 
     def _run(self) -> None:
         from workbench.engine.fit import fit
+        from workbench.results.embeddings import embed_after_training
 
         try:
             self.result = fit(self.config, self.run_dir, reporter=self, resume=self.resume)
+            if self.result.status == "finished":  # the images it decoded, embedded: Explore opens the run at once
+                embed_after_training(self.result.run_dir, self.result.images, self)
+            self.result.images = None  # not kept alive with the result
         except Cancelled:  # stopped while the images were being read: there is no run to resume yet
             pass
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the user as a sentence

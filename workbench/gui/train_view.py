@@ -21,7 +21,7 @@ from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workbench.augment.spec import AugmentSpec, preset
-from workbench.config import ExperimentConfig
+from workbench.config import DataConfig, ExperimentConfig
 from workbench.engine.run_summary import list_runs, read_loss_curve
 from workbench.engine.run_table import default_runs_dir  # one runs folder for the app and `workbench runs`
 from workbench.engine.runs import RunDir
@@ -44,7 +44,7 @@ from workbench.gui.widgets.train_settings import (
     remember_recipe,
     workspace_layout,
 )
-from workbench.gui.worker import TaskRunner
+from workbench.gui.worker import TaskRunner, close_wait_s
 
 log = logging.getLogger(__name__)
 REDRAW_HZ = 20
@@ -67,7 +67,7 @@ class TrainView(QWidget):
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.store, self.folder = store, ""
         self._spec_source: Callable[[], AugmentSpec] = lambda: preset("light")
-        self._keep_links_source: Callable[[], bool] = lambda: False
+        self._data_choices: Callable[[DataConfig], None] = lambda data: None
         left = TrainSettings()
         self.form, self.recommended, self.cluster_button = left.form, left.recommended, left.cluster_button
         self.augment_summary = left.augment_summary
@@ -134,9 +134,10 @@ class TrainView(QWidget):
         self._spec_source = source
         self.refresh_spec()
 
-    def set_keep_links_source(self, source: Callable[[], bool]) -> None:
-        """Where the Data workspace's "keep links to images already listed" choice is read at Start."""
-        self._keep_links_source = source
+    def set_data_choices(self, fill: Callable[[DataConfig], None]) -> None:
+        """What the Data workspace decided about the folder (keep links to images already listed, images excluded
+        from training), written into the run's data config at Start."""
+        self._data_choices = fill
 
     def refresh_spec(self) -> None:
         self.augment_summary.setText(augment_summary(self._spec_source()))
@@ -155,7 +156,7 @@ class TrainView(QWidget):
     def config(self) -> ExperimentConfig:
         config = self.form.config()
         config.data.path = self.folder
-        config.data.keep_duplicate_links = self._keep_links_source()
+        self._data_choices(config.data)
         config.augment = self._spec_source()
         return config
 
@@ -229,10 +230,10 @@ class TrainView(QWidget):
         """Stop training (a clean stop: checkpoint written) and wait; no thread outlives the window."""
         if self.job is not None:
             self.job.cancel()
-            if self.job.wait(120.0):
+            if self.job.wait(close_wait_s(120.0)):
                 self.flush()  # record how it ended (status, run list) while the widgets still exist
-            else:
-                log.error("the training thread did not stop within 120 s")
+            else:  # a long step: the process ends without it, and the run resumes from its last checkpoint
+                log.warning("the training thread was still in a step when the window closed")
         self.following.shutdown()
         self.estimate.shutdown()
         if self.store is not None and self.catalog is not None:

@@ -13,12 +13,13 @@ Every failure becomes one sentence (`failure_sentence`, which the training threa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import shiboken6
@@ -32,6 +33,27 @@ log = logging.getLogger(__name__)
 _PROGRESS_MIN_INTERVAL_S = 0.05  # at most ~20 progress signals per second (plus the final one)
 _POOLS: weakref.WeakSet[QThreadPool] = weakref.WeakSet()
 _THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
+_close_deadline: float | None = None  # time.monotonic() by which a closing app stops waiting for its workers
+
+
+@contextlib.contextmanager
+def closing(budget_s: float) -> Iterator[None]:
+    """While the window closes: every shutdown inside waits at most until `budget_s` from now, whatever its own
+    timeout (a training step or an uninterruptible library call can outlast the user's patience; the process then
+    ends without them, see app.run_app)."""
+    global _close_deadline
+    _close_deadline = time.monotonic() + budget_s
+    try:
+        yield
+    finally:
+        _close_deadline = None
+
+
+def close_wait_s(timeout_s: float) -> float:
+    """`timeout_s`, or less: what is left before the close deadline (never below 1 ms)."""
+    if _close_deadline is None:
+        return timeout_s
+    return max(min(timeout_s, _close_deadline - time.monotonic()), 0.001)
 
 
 def user_message(exc: BaseException) -> str:
@@ -245,7 +267,7 @@ class TaskRunner(QObject):
         for task in list(self._tasks):
             task.cancel()
         self._pool.clear()  # queued, not yet started
-        idle = self._pool.waitForDone(timeout_ms)
+        idle = self._pool.waitForDone(int(close_wait_s(timeout_ms / 1000) * 1000))
         self._tasks.clear()
         return idle
 

@@ -9,6 +9,7 @@ Adding a method: write `methods/<name>.py` with a `@register_method` subclass of
 from workbench.methods import simclr, seed_contrastive, cmc, moco  # noqa: F401  # isort: skip
 from workbench.methods import byol, simsiam, barlow_twins, vicreg  # noqa: F401  # isort: skip
 from workbench.methods import autoencoder, gan, mae, rotation  # noqa: F401  # isort: skip  (the zoo, part B)
+from workbench.methods import classifier  # noqa: F401  # isort: skip  (supervised: fine-tuning; not listed)
 from workbench.methods.base import (
     HyperParameter,
     Method,

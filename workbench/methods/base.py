@@ -5,11 +5,13 @@ values to log. The training loop (engine/fit.py) knows nothing else about it:
 
     config = resolve_config(config)                 # "auto" encoder and None hyper-parameters -> the method's own
     method.set_dataset_size(n_images)               # e.g. MoCo caps its queue
+    method.set_dataset(images)                      # the classifier takes its labels (and held-out split)
     views = make_views(spec, batch, generator)      # method.n_views tensors (B, 3, H, W)
     method.step_noise = StepNoise(seed, rows, total)  # the step's own random numbers (GAN z, MAE masks)
     out = method.step(views)                        # StepOutput(loss, values)
     out.loss.backward(); optimizer.step(); method.on_step_end(progress)
     method.preview(fixed_images)                    # generative methods: rows of images to show
+    method.monitor_values(spec)                     # at the monitor's passes: e.g. the classifier's held-out accuracy
 
 Hyper-parameters live in `MethodConfig`; a method lists the fields it uses, with its defaults, in its class's
 `hyperparameters`. Methods never import the engine.
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 
 # Each hyper-parameter (label, help, range) is declared on its MethodConfig field, where the CLI parser and the GUI
 # read it without importing torch; `hyperparameters()` is re-exported as part of this module's interface.
-from workbench.config import ExperimentConfig, HyperParameter, MethodConfig, hyperparameters
+from workbench.config import ExperimentConfig, FinetuneConfig, HyperParameter, MethodConfig, hyperparameters
 from workbench.errors import ConfigError
 from workbench.models.encoders import Encoder
 
@@ -116,6 +118,9 @@ class Method(nn.Module):
     hyperparameters: ClassVar[dict[str, Any]] = {}
     default_encoder: ClassVar[str] = "small-cnn"
     generative: ClassVar[bool] = False
+    # Trained on labels, not self-supervised (the classifier of a fine-tune, methods/classifier.py): built with the
+    # experiment's `finetune` section too, and left out of `list_methods` (the choices of `train` and the Train view).
+    supervised: ClassVar[bool] = False
 
     def __init__(self, encoder: Encoder, config: MethodConfig) -> None:
         super().__init__()
@@ -142,6 +147,15 @@ class Method(nn.Module):
     def set_dataset_size(self, n: int) -> None:
         """Called by fit() with the number of training images before training (and before a resume loads the
         state); e.g. MoCo caps its queue of negatives at it."""
+
+    def set_dataset(self, images: Any) -> None:
+        """Called by fit() with the ImageSet it trains on, after `set_dataset_size` and before the method moves to its
+        device or a resume loads the state; the classifier takes its labels from it. Default: nothing."""
+
+    def monitor_values(self, spec: Any) -> dict[str, float]:
+        """Values of the method's own measured at the monitor's passes (epochs.csv, the app's epoch curves), under
+        torch.no_grad(); `spec` is the training augment spec (for its normalisation). Default: none."""
+        return {}
 
     def optimizer_groups(self) -> list[tuple[list[nn.Parameter], float]]:
         """(parameters, learning-rate scale) pairs for the optimizer; parameters with requires_grad=False are never
@@ -185,13 +199,14 @@ def register_method(cls: type[Method]) -> type[Method]:
 
 
 def list_methods() -> list[str]:
-    """Registered method names in registration order, for CLI choices and GUI dropdowns."""
-    return list(_REGISTRY)
+    """Registered self-supervised method names in registration order, for CLI choices and GUI dropdowns (supervised
+    ones, trained by `workbench finetune`, are left out)."""
+    return [name for name, cls in _REGISTRY.items() if not cls.supervised]
 
 
 def method_class(name: str) -> type[Method]:
     if name not in _REGISTRY:
-        raise ConfigError(f"Unknown method '{name}'; choose one of: {', '.join(_REGISTRY)}.")
+        raise ConfigError(f"Unknown method '{name}'; choose one of: {', '.join(list_methods())}.")
     return _REGISTRY[name]
 
 
@@ -202,10 +217,13 @@ def method_defaults(name: str, config: MethodConfig) -> MethodConfig:
     return dataclasses.replace(config, **fill)
 
 
-def create_method(name: str, encoder: Encoder, config: MethodConfig) -> Method:
+def create_method(name: str, encoder: Encoder, config: MethodConfig, finetune: FinetuneConfig | None = None) -> Method:
     """Build the method `name` around `encoder` with the heads and loss set by `config` (None fields: the method's
-    defaults)."""
-    return method_class(name)(encoder, method_defaults(name, config))
+    defaults); a supervised method also gets the `finetune` section (its classes)."""
+    cls = method_class(name)
+    if cls.supervised:
+        return cls(encoder, method_defaults(name, config), finetune or FinetuneConfig())  # type: ignore[call-arg]
+    return cls(encoder, method_defaults(name, config))
 
 
 def resolve_config(config: ExperimentConfig) -> ExperimentConfig:

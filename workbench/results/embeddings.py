@@ -2,12 +2,13 @@
 raw pixels, cached in the run folder. `compute_embeddings` is the one way to embed a folder with a run's encoder: the
 Explore workspace and `workbench embed` both call it (their 2-D maps are in maps.py, the .npz file in export.py).
 
-Cache: RUN/embeddings/<mode>-<folder id>-<state id>.npz. The folder id hashes the folder's path; the state id
-hashes what the features depend on: every image's relative path, size and mtime, the checkpoint's size and mtime
-(trained: last.pt; untrained: init.pt, the weights the run started from, or the config of an older run without one;
-raw pixels: the augmentation config, whose size and normalisation prepare them) and the mode. A changed checkpoint
-or a changed folder therefore computes afresh, and the stale files of that mode and folder (its UMAP layouts
-included) are removed.
+Cache: RUN/embeddings/<mode>-<folder id>-<state id>.features.npy (float32, memory-mapped) + .meta.npz, streamed
+batch by batch and resumable after Cancel (embedding_store.py describes the files). The folder id hashes the
+folder's path; the state id hashes what the features depend on: every image's relative path, size and mtime, the
+checkpoint's size and mtime (trained: last.pt; untrained: init.pt, the weights the run started from, or the config
+of an older run without one; raw pixels: the augmentation config, whose size and normalisation prepare them) and the
+mode. A changed checkpoint or a changed folder therefore computes afresh, and the stale files of that mode and folder
+(its UMAP layouts and partial files included) are removed.
 Nothing is ever written inside the image folder: when the run folder (or its embeddings folder, through a symbolic
 link) lies inside it, nothing is cached. A cache that cannot be written (disk full, read-only run folder) is reported
 and skipped; the embeddings are returned all the same.
@@ -22,7 +23,6 @@ torch is imported inside functions: the GUI imports this module at start-up.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import Cancelled, RunError, WriteError
-from workbench.files import atomic_write_bytes, is_inside
+from workbench.errors import RunError, WriteError
+from workbench.files import is_inside
 
 if TYPE_CHECKING:
+    from workbench.data import ImageSet
     from workbench.engine.report import Reporter
 
 MODES = ("trained", "untrained", "raw")
@@ -151,15 +152,18 @@ def compute_embeddings(
     device: str = "auto",
     reporter: Reporter | None = None,
     use_cache: bool = True,
+    images: ImageSet | None = None,
 ) -> Embedding:
     """The folder's features under the run's trained encoder, its untrained twin (same initialisation) or raw pixels.
 
     `folder` defaults to the one the run trained on. Loaded from the run's cache when nothing they depend on changed;
-    otherwise decoded at the run's resolution and embedded (progress and cancellation through `reporter`) and cached
-    atomically; use_cache=False neither reads nor writes the cache. Raises WorkbenchError subclasses for bad input.
+    otherwise streamed (embedding_store.py: batch by batch into a memory-mapped file, progress, ETA and cancellation
+    through `reporter`, resumed after a Cancel) and cached; use_cache=False neither reads nor writes the cache.
+    `images`: the folder already decoded at the run's resolution (training's uint8 store): its rows are used instead
+    of decoding the files again. Features are a read-only float32 memory map. Raises WorkbenchError subclasses for
+    bad input.
     """
-    from workbench.analysis.embed import embed_images, raw_pixels
-    from workbench.data import load_images, scan_folder
+    from workbench.data import scan_folder
     from workbench.engine.report import NullReporter
     from workbench.engine.runs import RunDir
 
@@ -181,65 +185,130 @@ def compute_embeddings(
             mode, _files_fingerprint(root, report.paths), _model_fingerprint(run, mode), config.data.image_size
         )
         stem = f"{mode}-{_digest(str(root))}-{state}"
-        cached = _load_cached(cache_dir / f"{stem}.npz", root, mode, stem, run.path)
+        cached = _load_cached(cache_dir, root, mode, stem, run.path)
         if cached is not None:
             reporter.message(f"Loaded {len(cached):,} cached embeddings.")
             return cached
     elif mode != "raw":
         _model_fingerprint(run, mode)  # the same error for a run without weights, cached or not
+    try:
+        return _stream(run, config, root, report, mode, stem, device, reporter, images)
+    except WriteError as exc:  # a cache is a convenience: say so, and embed without it
+        if not stem:
+            raise
+        from workbench.results.embedding_store import store_files
+
+        for leftover in store_files(cache_dir, stem):  # this attempt's partial rows: space is short already
+            leftover.unlink(missing_ok=True)
+        reporter.message(f"The embeddings were not cached: {exc}")
+        return _stream(run, config, root, report, mode, "", device, reporter, images)
+
+
+def _stream(
+    run: Any,
+    config: Any,
+    root: Path,
+    report: Any,
+    mode: str,
+    stem: str,
+    device: str,
+    reporter: Reporter,
+    images: ImageSet | None,
+) -> Embedding:
+    """Embed the scanned rows with embedding_store.stream_features; `stem` "" embeds into a temporary folder."""
+    from workbench.analysis.embed import embed_images, prepared_pixels
+    from workbench.results.embedding_store import decode_source, memory_source, save_meta, stream_features
 
     if mode == "raw":
-        image_size = config.data.image_size
+        spec = config.augment
+
+        def featurize(batch):
+            return prepared_pixels(batch, spec, batch_size=max(len(batch), 1))  # centred at the end, on all rows
+
     else:
         from workbench.results.evaluate import load_encoder
 
         config, encoder = load_encoder(run.path, device=device, trained=mode == "trained")
-        image_size = config.data.image_size
-    reporter.message(f"Reading {len(report.paths):,} images …")
-    data = load_images(
-        root,
-        image_size,
-        cache_dir=config.data.cache_dir,
-        workers=config.train.workers,
-        progress=reporter.progress,
-        should_stop=reporter.should_stop,
-        report=report,
-    )
-    reporter.message(f"Embedding {len(data):,} images ({MODE_NAMES[mode].lower()}) …")
-    if mode == "raw":
-        features = raw_pixels(data.images, config.augment)  # centred on this folder's own mean
-    else:
-        features = embed_images(
-            encoder,
-            data.images,
-            config.augment,
-            representation=config.model.representation,
-            device=next(encoder.parameters()).device,
-            progress=reporter.progress,
-            should_stop=reporter.should_stop,
+        on = next(encoder.parameters()).device
+        spec, representation = config.augment, config.model.representation
+
+        def featurize(batch):
+            return embed_images(
+                encoder, batch, spec, representation=representation, batch_size=max(len(batch), 1), device=on
+            )
+
+    cache_dir = run.path / EMBEDDINGS_DIR
+    image_size = config.data.image_size
+    paths, labels = report.paths, np.asarray(report.labels, np.int64)
+    scan_skipped = [(s.path, s.reason) for s in report.skipped] + _gone_since_training(run, report)
+    decode_cache = config.data.cache_dir or None
+
+    def skipped_with(failed: list[tuple[int, str]]) -> list[tuple[str, str]]:
+        return sorted(scan_skipped + [(paths[i], reason) for i, reason in failed])
+
+    def write_meta(kept: list[int], failed: list[tuple[int, str]]) -> None:
+        if stem:
+            save_meta(cache_dir, stem, [paths[i] for i in kept], labels[kept], report.class_names, skipped_with(failed))
+
+    reuse = images is not None and Path(images.root) == root and images.image_size == image_size
+    reporter.message(f"Embedding {len(paths):,} images ({MODE_NAMES[mode].lower()}) …")
+    with decode_source(root, paths, image_size, workers=config.train.workers, decode_cache=decode_cache) as decode:
+        source = memory_source(images, paths, decode) if reuse else decode
+        features, kept, failed = stream_features(
+            cache_dir if stem else None,
+            stem,
+            len(paths),
+            source,
+            featurize,
+            centre=mode == "raw",
+            reporter=reporter,
+            before_final=write_meta,
         )
-    if reporter.should_stop():
-        raise Cancelled("Embedding was cancelled.")
+    if stem:
+        _remove_stale(cache_dir, stem)
     out = Embedding(
         root,
-        list(data.paths),
-        np.asarray(data.labels, np.int64),
-        list(data.class_names),
-        features.astype(np.float32, copy=False),
+        [paths[i] for i in kept],
+        labels[kept],
+        list(report.class_names),
+        features,
         mode,
         stem,
         run.path,
-        skipped=[(s.path, s.reason) for s in data.report.skipped] + _gone_since_training(run, report),
+        skipped=skipped_with(failed),
     )
     if out.skipped:
         reporter.message(out.skipped_note())
-    if stem:
-        try:
-            _save_cached(cache_dir, out)
-        except WriteError as exc:  # a cache is a convenience: say so, and return the embeddings anyway
-            reporter.message(f"The embeddings were not cached: {exc}")
-            out.key = ""
     return out
+
+
+def embed_after_training(run_dir: str | Path, images: ImageSet, reporter: Reporter | None = None) -> Embedding | None:
+    """At the end of training: the trained embeddings of the training folder from `images` (the uint8 store fit()
+    trained on: nothing is decoded again), into the run's cache, so that Explore opens the run at once. Says in the
+    run's messages how long it took; a failure or a stop is a message too (training itself succeeded), and a stopped
+    embedding resumes where it stopped when Explore opens the run. Returns None then."""
+    import time
+
+    from workbench.engine.report import NullReporter
+    from workbench.engine.runs import RunDir
+    from workbench.errors import Cancelled, WorkbenchError
+
+    reporter = reporter or NullReporter()
+    started = time.monotonic()
+    try:
+        device = RunDir.open(run_dir).load_config().train.device  # where it trained
+        emb = compute_embeddings(run_dir, images.root, "trained", device=device, reporter=reporter, images=images)
+    except Cancelled:
+        reporter.message("Embedding the training images for Explore was stopped; Explore continues it.")
+        return None
+    except WorkbenchError as exc:
+        reporter.message(f"The training images were not embedded for Explore: {exc}")
+        return None
+    reporter.message(
+        f"Embedded the {len(emb):,} training images for Explore in {time.monotonic() - started:.1f} s "
+        "(cached with the run)."
+    )
+    return emb
 
 
 def _gone_since_training(run: Any, report: Any) -> list[tuple[str, str]]:
@@ -253,42 +322,31 @@ def _gone_since_training(run: Any, report: Any) -> list[tuple[str, str]]:
     return [(str(p), "missing: deleted or moved since training") for p in trained["paths"] if p not in present]
 
 
-def _load_cached(path: Path, root: Path, mode: str, stem: str, run_dir: Path) -> Embedding | None:
-    if not path.is_file():
+def _load_cached(cache_dir: Path, root: Path, mode: str, stem: str, run_dir: Path) -> Embedding | None:
+    from workbench.results.embedding_store import load_store
+
+    (cache_dir / f"{stem}.npz").unlink(missing_ok=True)  # the format before streaming: recomputed once
+    stored = load_store(cache_dir, stem)
+    if stored is None:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return Embedding(
-                root,
-                f["paths"].tolist(),
-                f["labels"].astype(np.int64),
-                f["class_names"].tolist(),
-                f["features"].astype(np.float32, copy=False),
-                mode,
-                stem,
-                run_dir,
-                cached=True,
-                skipped=list(zip(f["skipped_paths"].tolist(), f["skipped_reasons"].tolist(), strict=True))
-                if "skipped_paths" in f
-                else [],
-            )
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is simply recomputed (and replaced)
-
-
-def _save_cached(cache_dir: Path, emb: Embedding) -> None:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        features=emb.features,
-        paths=np.array(emb.paths, dtype=str),
-        labels=emb.labels,
-        class_names=np.array(emb.class_names, dtype=str),
-        skipped_paths=np.array([p for p, _ in emb.skipped], dtype=str),
-        skipped_reasons=np.array([r for _, r in emb.skipped], dtype=str),
+    meta, features = stored
+    return Embedding(
+        root,
+        meta["paths"],
+        meta["labels"],
+        meta["class_names"],
+        features,
+        mode,
+        stem,
+        run_dir,
+        cached=True,
+        skipped=meta["skipped"],
     )
-    atomic_write_bytes(cache_dir / f"{emb.key}.npz", buffer.getbuffer())
-    same_folder = emb.key.rsplit("-", 1)[0] + "-"
-    for old in cache_dir.glob(f"{same_folder}*"):  # this mode and folder, an older state: stale
-        if not old.name.startswith(emb.key):
+
+
+def _remove_stale(cache_dir: Path, key: str) -> None:
+    """Remove the files of this mode and folder from an older state (their UMAP layouts and neighbour graphs too)."""
+    same_folder = key.rsplit("-", 1)[0] + "-"
+    for old in cache_dir.glob(f"{same_folder}*"):
+        if not old.name.startswith(key):
             old.unlink(missing_ok=True)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
-import warnings
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
-from workbench.files import atomic_write_bytes, ensure_outside
+from workbench.results.model_files import (  # re-exported: export.py was their home
+    ONNX_MISSING,
+    ExportError,
+    example_images,
+    export_onnx,
+    onnx_available,
+    torchscript_bytes,
+    write_model_file,
+)
 
 if TYPE_CHECKING:
     from workbench.results.embeddings import Embedding
@@ -37,24 +43,6 @@ EMBEDDINGS_FORMAT = 1  # the embeddings file's schema version (its `format` arra
 EMBEDDINGS_REQUIRED = ("format", "mode", "paths", "embeddings", "labels", "class_names")
 EMBEDDINGS_OPTIONAL = ("xy", "cluster", "outlier_score")
 CSV_COLUMNS = ["path", "label", "x", "y", "cluster", "outlier_score"]
-ONNX_MISSING = (
-    "ONNX export needs the 'onnx' package, which is not installed here; the TorchScript file serves the same purpose "
-    "(or install onnx and onnxscript and export again)."
-)
-
-
-class ExportError(WorkbenchError):
-    """An export cannot be written (a refused place, a format that is not available here)."""
-
-
-def _write(path: Path, data: bytes | memoryview, image_root: Path | None) -> Path:
-    path = Path(path).expanduser()
-    ensure_outside(path, image_root, "the export")
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise ExportError(f"'{path}' cannot be written ({exc.strerror or exc}).") from None
-    return path
 
 
 def _optional(values: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
@@ -113,7 +101,7 @@ def save_embeddings_npz(
         raise ValueError(f"xy must have shape ({n}, 2), got {arrays['xy'].shape}.")
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    return _write(Path(path), buffer.getbuffer(), emb.root)
+    return write_model_file(Path(path), buffer.getbuffer(), emb.root)
 
 
 @dataclass(eq=False)
@@ -205,22 +193,34 @@ def save_embeddings_csv(
         _optional(clusters, n, "clusters"),
         _optional(outliers, n, "outliers"),
     )
-    labels = emb.label_names()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for i in range(n) if rows is None else (int(r) for r in rows):
-        writer.writerow(
-            [
-                str(emb.path(i)),
-                labels[i],
-                "" if xy is None else f"{xy[i, 0]:.6g}",
-                "" if xy is None else f"{xy[i, 1]:.6g}",
-                "" if clusters is None else int(clusters[i]),
-                "" if outliers is None else f"{outliers[i]:.6g}",
-            ]
-        )
-    return _write(Path(path), out.getvalue().encode("utf-8"), emb.root)
+    sel = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+    # Column by column, not a Path per row: a 100,000-row selection in ~0.3 s instead of ~4 s (measured). The path
+    # is str(emb.path(i)): the root's text, a separator, the relative path (a normalised POSIX one, as scanned).
+    prefix = str(emb.root / "_")[:-1]
+    paths = [
+        prefix + (p.replace("/", os.sep) if os.sep != "/" else p) for p in map(emb.paths.__getitem__, sel.tolist())
+    ]
+    labels = np.array([*emb.class_names, ""], dtype=object)[np.asarray(emb.labels)[sel]].tolist()  # -1: ""
+    empty = [""] * len(sel)
+    columns = [
+        paths,
+        labels,
+        empty if xy is None else [f"{v:.6g}" for v in np.asarray(xy)[sel, 0].tolist()],
+        empty if xy is None else [f"{v:.6g}" for v in np.asarray(xy)[sel, 1].tolist()],
+        empty if clusters is None else np.asarray(clusters)[sel].astype(np.int64).tolist(),
+        empty if outliers is None else [f"{v:.6g}" for v in np.asarray(outliers)[sel].tolist()],
+    ]
+    text = "".join(paths) + "".join(labels)
+    if any(special in text for special in ',"\r\n'):  # csv's quoting needed somewhere
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(zip(*columns, strict=True))
+        body = out.getvalue()
+    else:  # nothing to quote: the same bytes as csv.writer, joined at C speed
+        columns[4] = list(map(str, columns[4]))
+        body = "\n".join([",".join(CSV_COLUMNS), *map(",".join, zip(*columns, strict=True))]) + "\n"
+    return write_model_file(Path(path), body.encode("utf-8"), emb.root)
 
 
 def save_paths(path: str | Path, paths: Sequence[str | Path], image_root: Path | None = None) -> Path:
@@ -233,7 +233,7 @@ def save_paths(path: str | Path, paths: Sequence[str | Path], image_root: Path |
         writer.writerows([str(p)] for p in paths)
     else:
         out.writelines(f"{p}\n" for p in paths)
-    return _write(path, out.getvalue().encode("utf-8"), image_root)
+    return write_model_file(path, out.getvalue().encode("utf-8"), image_root)
 
 
 def read_paths(path: str | Path) -> list[str]:
@@ -317,62 +317,21 @@ def export_encoder(
     written: dict[str, Path] = {}
     buffer = io.BytesIO()
     torch.save({**meta, "state_dict": encoder.state_dict()}, buffer)
-    written["state_dict"] = _write(out_dir / f"{stem}.pt", buffer.getbuffer(), image_root)
+    written["state_dict"] = write_model_file(out_dir / f"{stem}.pt", buffer.getbuffer(), image_root)
 
     module = _represent_module(encoder, representation, config.augment.mean, config.augment.std)
-    example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export; TorchScript still loads
-        traced = torch.jit.trace(module, example, check_trace=False)
-        check = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(1))  # another batch size
-        if not torch.allclose(traced(check), module(check), atol=1e-4, rtol=1e-4):
-            raise ExportError(f"The '{config.model.encoder}' encoder cannot be traced to TorchScript faithfully.")
-        buffer = io.BytesIO()
-        torch.jit.save(traced, buffer)
-    written["torchscript"] = _write(out_dir / f"{stem}.torchscript.pt", buffer.getbuffer(), image_root)
+    script = torchscript_bytes(module, size, f"The '{config.model.encoder}' encoder")
+    written["torchscript"] = write_model_file(out_dir / f"{stem}.torchscript.pt", script, image_root)
     if onnx:
-        written["onnx"] = _export_onnx(module, example, out_dir / f"{stem}.onnx", image_root)
+        written["onnx"] = export_onnx(module, example_images(size), out_dir / f"{stem}.onnx", image_root)
     if torchvision:
         from workbench.results.interop import interop_state_dicts
 
         for kind, state in interop_state_dicts(config.model.encoder, encoder).items():
             buffer = io.BytesIO()
             torch.save(state, buffer)
-            written[kind] = _write(out_dir / f"{stem}.{kind}.pt", buffer.getbuffer(), image_root)
+            written[kind] = write_model_file(out_dir / f"{stem}.{kind}.pt", buffer.getbuffer(), image_root)
     return written
-
-
-def onnx_available() -> bool:
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _export_onnx(module: Any, example: Any, path: Path, image_root: Path | None) -> Path:
-    if not onnx_available():
-        raise ExportError(ONNX_MISSING)
-    import torch
-
-    try:
-        with tempfile.TemporaryDirectory() as tmp:  # the exporter writes files; ours are written atomically below
-            target = Path(tmp) / "encoder.onnx"
-            torch.onnx.export(
-                module,
-                (example,),
-                target,
-                input_names=["images"],
-                output_names=["features"],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-            data = target.read_bytes()
-    except Exception as exc:  # noqa: BLE001 - exporter failures vary by torch version; one sentence for the user
-        raise ExportError(f"ONNX export failed ({type(exc).__name__}: {exc}); use the TorchScript file.") from None
-    return _write(path, data, image_root)
 
 
 def load_exported_encoder(path: str | Path) -> tuple[dict[str, Any], Any]:

@@ -2,7 +2,9 @@
 
 UMAP layouts are cached in the run folder next to the embeddings they project:
 RUN/embeddings/<embeddings stem>.umap-<n_neighbors>-<min_dist>-<metric>.npy, so a stale embeddings file takes its
-maps with it. `umap_map` reads that cache or fits and fills it; the app fits in a child process (umap_process.py),
+maps with it, with a .json beside it holding the plan the layout followed (analysis.umap_scale: all rows, the
+precomputed neighbour graph, or a sample fitted and the rest placed), which `umap_note` turns into the sentence the
+map shows. `umap_map` reads that cache or fits and fills it; the app fits in a child process (umap_process.py),
 the CLI in its own process, with the same seed: both give, and share, the same layout.
 
 sklearn and umap are imported inside functions: the GUI imports this module at start-up.
@@ -11,6 +13,8 @@ sklearn and umap are imported inside functions: the GUI imports this module at s
 from __future__ import annotations
 
 import io
+import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from workbench.errors import Cancelled, WorkbenchError
-from workbench.files import atomic_write_bytes
+from workbench.files import atomic_write_bytes, atomic_write_text
 from workbench.results.embeddings import EMBEDDINGS_DIR, Embedding
 
 if TYPE_CHECKING:
@@ -76,35 +80,64 @@ class UmapParams:
         return f"umap-{self.n_neighbors}-{self.min_dist:g}-{self.metric}"
 
 
-def fit_umap(x: np.ndarray, params: UmapParams) -> np.ndarray:
-    """(N, D) -> float32 (N, 2): `umap_2d` in this process, with the seed the app's UMAP process uses."""
-    from workbench.analysis.project import umap_2d
+def fit_umap(x: np.ndarray, params: UmapParams, knn: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(N, D) -> float32 (N, 2): `umap_layout` in this process, with the seed the app's UMAP process uses; knn: an
+    optional precomputed (indices, cosine distances) graph (N, k) of x."""
+    from workbench.analysis.umap_scale import umap_layout
 
-    return umap_2d(x, **asdict(params.validate()), seed=UMAP_SEED)
+    return umap_layout(x, **asdict(params.validate()), seed=UMAP_SEED, knn=knn)[0]
 
 
 def umap_map(
     emb: Embedding,
     params: UmapParams,
-    fit: Callable[[np.ndarray, UmapParams], np.ndarray] = fit_umap,
+    fit: Callable[..., np.ndarray] = fit_umap,
     *,
     reporter: Reporter | None = None,
+    knn: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The UMAP map float32 (N, 2) of `emb`: from the run's cache, or `fit(features, params)` and then cached.
+    """The UMAP map float32 (N, 2) of `emb`: from the run's cache, or `fit(features, params)` (with a graph:
+    `fit(features, params, knn)`) and then cached with its plan.
 
-    Raises Cancelled (and caches nothing) when the reporter asks to stop during the fit.
+    knn: the embedding's k-NN graph (indices (N, k), cosine distances 1 - cos; each row itself included or not), so
+    UMAP does not build its own; by default, for the cosine metric, the embedding's one graph (results/
+    neighbour_graph.py: read from memory or the run's cache, or built there first), so the app and the CLI fit on
+    the same neighbours. Raises Cancelled (and caches nothing) when the reporter asks to stop.
     """
+    from workbench.analysis.umap_scale import plan_umap
+    from workbench.results.neighbour_graph import neighbour_graph
+
     params.validate()
     cached = load_cached_umap(emb, params)
     if cached is not None:
         return cached
+    if knn is None and params.metric == "cosine" and len(emb) > params.n_neighbors:
+        knn = neighbour_graph(emb, params.n_neighbors, reporter)
+    plan = plan_umap(len(emb), params.n_neighbors, knn, UMAP_SEED)
     if reporter is not None:
-        reporter.message(f"Computing the UMAP map of {len(emb):,} points …")
-    xy = np.asarray(fit(emb.features, params), dtype=np.float32)
+        reporter.message(f"Computing the UMAP map of {len(emb):,} points … ({plan.sentence()})")
+    started = time.monotonic()
+    xy = fit(emb.features, params) if knn is None else fit(emb.features, params, knn)
+    xy = np.asarray(xy, dtype=np.float32)
     if reporter is not None and reporter.should_stop():
         raise Cancelled("UMAP was cancelled.")
-    save_cached_umap(emb, params, xy)
+    save_cached_umap(emb, params, xy, {**plan.to_dict(), "seconds": round(time.monotonic() - started, 1)})
     return xy
+
+
+def umap_note(emb: Embedding, params: UmapParams) -> str:
+    """The sentence saying how the cached layout was made (the plan), or "" when unknown."""
+    from workbench.analysis.umap_scale import UmapPlan
+
+    path = umap_cache_path(emb, params)
+    if path is None:
+        return ""
+    try:
+        info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        fields = {k: info[k] for k in ("strategy", "rows", "fit_rows", "n_epochs", "seeded")}
+        return UmapPlan(**fields).sentence()
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def umap_cache_path(emb: Embedding, params: UmapParams) -> Path | None:
@@ -125,9 +158,11 @@ def load_cached_umap(emb: Embedding, params: UmapParams) -> np.ndarray | None:
     return xy if xy.shape == (len(emb), 2) else None
 
 
-def save_cached_umap(emb: Embedding, params: UmapParams, xy: np.ndarray) -> None:
+def save_cached_umap(emb: Embedding, params: UmapParams, xy: np.ndarray, plan: dict | None = None) -> None:
     path = umap_cache_path(emb, params)
     if path is not None:
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(xy, dtype=np.float32))
+        if plan is not None:  # first: a layout on disk always has the plan it was made with (or none, from before)
+            atomic_write_text(path.with_suffix(".json"), json.dumps(plan))
         atomic_write_bytes(path, buffer.getbuffer())

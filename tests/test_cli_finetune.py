@@ -1,0 +1,83 @@
+"""`workbench finetune`, `workbench predict` and `workbench export` of a fine-tuned run, headless: the same steps as
+the app, with bad labels files answered in one sentence and exit code 2."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.conftest import write_class_folder
+from tests.results.test_finetune import write_labels
+from tests.results.test_interop import encoder_run
+from workbench.cli import EXIT_USER_ERROR, main
+
+SIZE = 16
+TINY = ["--steps", "4", "--batch-size", "8", "--device", "cpu"]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cli-finetune")
+    folder = write_class_folder(base / "images", per_class=6, size=SIZE)
+    return folder, encoder_run(folder, base / "parent", "small-cnn", steps=1)
+
+
+def test_finetune_predict_and_export_from_the_command_line(parent, tmp_path, capsys, one_torch_thread):
+    folder, run = parent
+    labels = write_labels(tmp_path / "labels.csv", folder)
+    code, out, err = run_cli(
+        capsys, "finetune", str(run), "--labels", str(labels), "--out", str(tmp_path / "r2"), *TINY
+    )
+    assert code == 0, err
+    assert "status: finished" in out and "steps: 4" in out
+    code, out, err = run_cli(
+        capsys, "predict", str(tmp_path / "r2"), "--data", str(folder), "--out", str(tmp_path / "p.csv"),
+        "--labels", str(labels), "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0, err
+    with open(tmp_path / "p.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["path"] for r in rows) == sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
+    assert all(r["user_label"] == r["path"].split("/")[0] for r in rows)  # every image was labelled by its folder
+    # (without --onnx, which takes ~8 s a model here: tests/results/test_classifier_export.py checks the ONNX file)
+    code, out, err = run_cli(capsys, "export", str(tmp_path / "r2"), "--out", str(tmp_path / "x"))
+    assert code == 0, err
+    names = {p.name for p in (tmp_path / "x").iterdir()}
+    assert names == {"classifier.pt", "classifier.torchscript.pt", "encoder.pt", "encoder.torchscript.pt"}
+    code, out, err = run_cli(capsys, "finetune", str(run), "--out", str(tmp_path / "r2"), "--resume", "--steps", "6")
+    assert code == 0, err
+    assert "steps: 6" in out
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ("path,label\nnot/here.png,circle\ncircle/000.png,square\n", "that are not in the image folder"),
+        ("path,label\ncircle/000.png,circle\n", "only one class ('circle')"),
+        ("", "is empty"),
+    ],
+    ids=["unknown-path", "one-class", "empty"],
+)
+def test_a_bad_labels_file_is_one_sentence(parent, tmp_path, capsys, rows, match):
+    _, run = parent
+    bad = tmp_path / "bad.csv"
+    bad.write_text(rows, encoding="utf-8")
+    code, out, err = run_cli(capsys, "finetune", str(run), "--labels", str(bad), "--out", str(tmp_path / "r"), *TINY)
+    assert code == EXIT_USER_ERROR and match in err and "Traceback" not in err
+    assert err.startswith("error: ") and err.strip().count("\n") == 0 and err.count(". ") == 0
+    assert not (tmp_path / "r").exists()
+
+
+def test_predicting_with_an_ssl_run_and_finetuning_without_labels_are_one_sentence(parent, tmp_path, capsys):
+    folder, run = parent
+    code, _, err = run_cli(capsys, "predict", str(run), "--data", str(folder), "--out", str(tmp_path / "p.csv"))
+    assert code == EXIT_USER_ERROR and "not a fine-tuned one" in err and not (tmp_path / "p.csv").exists()
+    code, _, err = run_cli(capsys, "finetune", str(run), "--out", str(tmp_path / "r"))
+    assert code == EXIT_USER_ERROR and "needs --labels" in err

@@ -1,0 +1,130 @@
+"""The classifier of a fine-tune: the encoder trained end to end under a linear head on labelled images.
+
+This is the seed article's last step (initialise from the self-supervised encoder, fine-tune on a few labels). It is
+a method like the others so that fit() trains it unchanged (one loop, one checkpoint policy, one reporting path:
+metrics.csv, epochs.csv, TensorBoard, the app's curves, resumes); `supervised = True` keeps it out of the SSL
+choices. results/finetune.py prepares what it needs and calls fit():
+- the images fit() trains on are a `LabelledImages`: the training split of the labels (every row labelled), plus
+  the held-out split (uint8 images and class ids) whose accuracy `monitor_values` reports at the monitor's passes
+  (epochs.csv `holdout_acc`), and the parent run's encoder weights to start from (None on a resume: the checkpoint
+  holds the weights);
+- one view of the run's augmentations per image (n_views = 1); cross-entropy on the batch's labels, looked up by the
+  dataset indices fit() passes each step (`set_batch_indices`);
+- the encoder learns at `finetune.backbone_lr_scale` (default 0.1) times the head's rate, so the pretrained features
+  move less than the freshly initialised head (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
+The head's size comes from `finetune.classes` in the config, so a checkpoint rebuilds from the config alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workbench.augment.views import prepare
+from workbench.config import FinetuneConfig, MethodConfig
+from workbench.data.cache import ImageSet
+from workbench.errors import ConfigError
+from workbench.methods.base import Method, StepOutput, register_method
+from workbench.models import Encoder
+
+HOLDOUT_ACC = "holdout_acc"  # epochs.csv column: top-1 on the held-out labelled images
+EVAL_BATCH = 256
+
+
+@dataclass
+class LabelledImages(ImageSet):
+    """What a fine-tune trains on: the training split (`labels` all >= 0, ids into `class_names`), its held-out
+    split and the weights the encoder starts from."""
+
+    holdout_images: Tensor | None = None  # uint8 (H, 3, S, S)
+    holdout_labels: np.ndarray | None = None  # int64 (H,)
+    holdout_paths: list[str] | None = None
+    encoder_weights: dict[str, Tensor] | None = None  # the parent's encoder state_dict; None: keep the built weights
+
+
+@register_method
+class Classifier(Method):
+    name = "classifier"
+    description = "Fine-tune: the encoder and a linear classification head trained on labelled images."
+    n_views = 1
+    supervised = True
+    hyperparameters: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, encoder: Encoder, config: MethodConfig, finetune: FinetuneConfig) -> None:
+        super().__init__(encoder, config)
+        if len(finetune.classes) < 2:
+            raise ConfigError(
+                "The classifier method needs at least 2 classes (finetune.classes); fine-tune a run with "
+                "`workbench finetune RUN --labels labels.csv`."
+            )
+        self.classes = list(finetune.classes)
+        self.backbone_lr_scale = finetune.backbone_lr_scale
+        self.head = nn.Linear(encoder.feature_dim, len(self.classes))
+        # the training images' class ids, looked up by dataset index each step; not saved (the labels file is)
+        self.register_buffer("dataset_labels", torch.zeros(0, dtype=torch.long), persistent=False)
+        self._batch: Tensor | None = None
+        self._holdout: tuple[Tensor, Tensor] | None = None
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Normalised images (B, 3, S, S) -> class scores (B, K)."""
+        return self.head(self.encoder(x))
+
+    def set_dataset(self, images: Any) -> None:
+        labels = torch.as_tensor(np.asarray(images.labels), dtype=torch.long)
+        # a folder's own subfolder classes are not the labels this head was made for (their ids may differ)
+        bad = len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(self.classes))
+        if not isinstance(images, LabelledImages) or bad:
+            raise ConfigError(
+                "The classifier trains on labelled images only; fine-tune a run with "
+                "`workbench finetune RUN --labels labels.csv` (also to resume one)."
+            )
+        self.dataset_labels = labels.to(self.dataset_labels.device)
+        if images.holdout_images is not None and images.holdout_labels is not None and len(images.holdout_labels):
+            self._holdout = (images.holdout_images, torch.as_tensor(images.holdout_labels, dtype=torch.long))
+        if images.encoder_weights is not None:
+            self.encoder.load_state_dict(images.encoder_weights)
+
+    def set_batch_indices(self, indices: Tensor) -> None:
+        self._batch = indices
+
+    def step(self, views: list[Tensor]) -> StepOutput:
+        self.check_views(views)
+        if self._batch is None:
+            raise RuntimeError("The classifier needs the batch's dataset indices (set_batch_indices) before a step.")
+        labels = self.dataset_labels[self._batch.to(self.dataset_labels.device)]  # (B,)
+        logits = self.logits(views[0]).float()  # (B, K)
+        loss = F.cross_entropy(logits, labels)
+        train_acc = (logits.detach().argmax(dim=1) == labels).float().mean()
+        return StepOutput(loss, {"train_acc": train_acc})
+
+    def optimizer_groups(self) -> list[tuple[list[nn.Parameter], float]]:
+        backbone = [p for p in self.encoder.parameters() if p.requires_grad]
+        return [(backbone, self.backbone_lr_scale), (list(self.head.parameters()), 1.0)]
+
+    @torch.no_grad()
+    def predict(self, images: Tensor, spec: Any) -> Tensor:
+        """Softmax probabilities (N, K) float32 on the CPU for uint8 images (N, 3, S, S), prepared as training does
+        (resize, normalise, no augmentation), in eval mode (the previous mode is restored)."""
+        was_training = self.training
+        self.eval()
+        device = self.head.weight.device
+        try:
+            out = [
+                F.softmax(self.logits(prepare(spec, images[i : i + EVAL_BATCH]).to(device)).float(), dim=1).cpu()
+                for i in range(0, images.shape[0], EVAL_BATCH)
+            ]
+        finally:
+            self.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, len(self.classes))
+
+    def monitor_values(self, spec: Any) -> dict[str, float]:
+        if self._holdout is None:
+            return {}
+        images, labels = self._holdout
+        predicted = self.predict(images, spec).argmax(dim=1)
+        return {HOLDOUT_ACC: float((predicted == labels).float().mean())}
