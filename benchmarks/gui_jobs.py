@@ -12,7 +12,7 @@ and as its last line one JSON object {job: {"s", "max_stall_ms", "p99_stall_ms"}
     .venv/bin/python benchmarks/gui_jobs.py --data /tmp/fm/train [--files 100000] [--display :99]
 
 --data is the folder embedded in Explore (a 2-step run is trained on it first, outside the window); the scan job
-reads a folder of --files copies of one of its images, written to a temporary folder (reused with --scan-folder).
+reads a folder of --files copies of its images, written to a temporary folder (or --scan-folder, kept and reused).
 """
 
 from __future__ import annotations
@@ -38,16 +38,14 @@ JOB_TIMEOUT_S = 1800
 
 
 def scan_folder_of(files: int, source: Path, out: Path) -> Path:
-    """`files` copies of one image in 100 subfolders (hard links where possible: seconds, not minutes)."""
-    image = next(p for p in sorted(source.rglob("*")) if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    """`files` image files in 100 subfolders, copies of the source folder's images in turn (real files: hard links
+    to one inode would be one image to the scan)."""
+    images = [p for p in sorted(source.rglob("*")) if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
     for i in range(files):
+        image = images[i % len(images)]
         target = out / f"c{i % 100:02d}" / f"{i:07d}{image.suffix}"
-        if target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(image, target)
-        except OSError:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image, target)
     return out
 
@@ -140,25 +138,33 @@ def main() -> None:
     watchdog.start()
     explore = window.explore_view
     results: dict[str, dict] = {}
-    state = {"scanned": None, "map": None, "colours": None, "duplicates": None}
+    state = {"scanned": None, "maps": [], "colours": None, "duplicates": None}
     window.data_view.folder_opened.connect(lambda folder: state.__setitem__("scanned", folder))
-    explore.map_ready.connect(lambda kind: state.__setitem__("map", kind))
+    explore.map_ready.connect(state["maps"].append)
     explore.colours_ready.connect(lambda mode: state.__setitem__("colours", mode))
     explore.duplicates_ready.connect(lambda n: state.__setitem__("duplicates", n))
+    failures: list[str] = []  # a job that fails is reported and ends, never waited for
+    for view in (window.data_view, explore):
+        view.failed.connect(lambda text: (failures.append(text), print(f"failed: {text}", flush=True)))
     if scan_dir is not None:
         results["scan"] = measure(
             app, "scan", lambda: window.open_folder(scan_dir), lambda: state["scanned"] is not None, watchdog
         )
     window.tabs.setCurrentWidget(explore)
+    kinds = explore.controls.map_kind
+    kinds.setCurrentIndex(kinds.findData("pca"))  # the first map alone; UMAP is the next job
     jobs = {
-        "embed": (lambda: explore.open_run(run_dir, data), lambda: state["map"] == "PCA"),
-        "umap": (explore.start_umap, lambda: state["map"] == "UMAP"),
+        "embed": (lambda: explore.open_run(run_dir, data), lambda: "PCA" in state["maps"]),
+        "umap": (lambda: kinds.setCurrentIndex(kinds.findData("umap")), lambda: "UMAP" in state["maps"]),
         "outliers": (lambda: explore.set_colour_mode("outlier", 10), lambda: state["colours"] == "outlier"),
         "duplicates": (lambda: explore.find_duplicates(0.995), lambda: state["duplicates"] is not None),
     }
     for name, (start, done) in jobs.items():
         if name not in args.skip:
-            results[name] = measure(app, name, start, done, watchdog)
+            failures.clear()
+            results[name] = measure(app, name, start, lambda done=done: done() or bool(failures), watchdog)
+            if failures:
+                results[name]["failed"] = failures[0]
     watchdog.done.set()
     window.close()
     shutil.rmtree(work, ignore_errors=True)

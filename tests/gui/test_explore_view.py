@@ -350,12 +350,16 @@ def test_compare_switch_recomputes_untrained_and_raw(qtbot, make_view, small_run
 def test_umap_replaces_pca_when_ready_and_is_cached(qtbot, make_view, small_run):
     stub = StubUmap()
     view = make_view(umap=stub, auto_umap=True)
-    maps = []
+    maps, statuses = [], []
     view.map_ready.connect(maps.append)
+    view.status.connect(statuses.append)
     view.open_run(small_run)
     qtbot.waitUntil(lambda: len(maps) == 2, timeout=TIMEOUT)
     assert maps == ["PCA", "UMAP"]
     assert stub.running and stub.calls == [UmapParams()]
+    # UMAP is fitted on the embedding's one neighbour graph (no graph of its own), and the map says so
+    assert stub.knn is not None and stub.knn[0].shape == (16, 15)
+    assert statuses[-1] == "UMAP of 16 points on the precomputed neighbour graph."
     emb = view.embedding()
     np.testing.assert_allclose(view.scatter.xy[:, 0], emb.features[:, 0] * 10, rtol=1e-5)
     brushes = view.scatter.points.data["brush"]  # the points keep their label colours on the new map

@@ -47,9 +47,10 @@ EXACT_MAX_ROWS = 20_000  # exact (torch) at or below this many rows, pynndescent
 EXACT_MAX_MACS = 5e11
 GRAPH_SEED = 0
 POLL_S = 0.1  # how often a caller waiting for pynndescent checks should_stop
-# Candidates per row NN-descent keeps (at least k + 1): on 50,000 x 128 clustered rows recall@10 was 0.974 with 17,
-# 0.987 with 20 and 0.999 with 30, at 2.5x the time of 17 (busy 2-core machine).
-MIN_DESCENT_NEIGHBOURS = 20
+# Candidates per row NN-descent keeps (at least k + 1). Recall@10 on synthetic clustered rows (benchmarks/neighbours.py,
+# quiet 2-core machine): 1M x 128: 0.700 with 20 (79 s), 0.866 with 30 (133 s), 0.973 with 50 (251 s); 100k x 512:
+# 0.930 with 20, 0.985 with 30. 50 meets the 0.95 goal at 1M within the 10-minute one.
+MIN_DESCENT_NEIGHBOURS = 50
 
 Graph = tuple[np.ndarray, np.ndarray]  # (indices int64 (N, k), cosine distances float32 (N, k)), nearest first
 

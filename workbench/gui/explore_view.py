@@ -31,7 +31,7 @@ from workbench.gui.widgets.scatter import ScatterMap
 from workbench.gui.widgets.selection_panel import SelectionPanel
 from workbench.gui.worker import TaskRunner
 from workbench.results.embeddings import MODE_NAMES, Embedding
-from workbench.results.maps import UmapParams
+from workbench.results.maps import UmapParams, umap_note
 from workbench.results.umap_process import UmapProcess
 
 EMPTY_HINT = "Open a run (Open Run…) or train one in the Train workspace to see what its encoder learned."
@@ -259,7 +259,7 @@ class ExploreView(ExportActions, QWidget):
             return  # the embeddings changed meanwhile
         self.xy, self.map_name = xy, "UMAP"
         self.scatter.set_points(xy)
-        emit(self.status, f"UMAP map of {len(emb):,} images.")
+        emit(self.status, umap_note(emb, self.umap_params()) or f"UMAP map of {len(emb):,} images.")  # how it was made
         emit(self.map_ready, "UMAP")
 
     def _map_kind_changed(self) -> None:
