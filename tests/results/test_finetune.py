@@ -215,3 +215,31 @@ def test_the_classifier_is_not_an_ssl_choice_and_trains_only_on_labelled_images(
     config = RunDir.open(tuned).load_config()
     with pytest.raises(ConfigError, match=r"trains on labelled images only; fine-tune a run with"):
         fit(config, tmp_path / "run")  # the folder's own images, without a labels file's split
+
+
+def test_a_fresh_fine_tune_starts_its_head_as_the_linear_probe_on_the_frozen_features(setup):
+    """LP-FT: before any step, the head's logits are a logistic regression's on the representation's standardised
+    features (fitted here independently), folded into one Linear on the raw features."""
+    from sklearn.linear_model import LogisticRegression
+
+    from workbench.augment.views import prepare
+    from workbench.engine.trainer import build_method
+    from workbench.results.finetune import _labelled_images, _parent_encoder
+    from workbench.results.labels import read_labels
+
+    folder, labels, parent, tuned = setup
+    config = RunDir.open(tuned).load_config()
+    weights = _parent_encoder(RunDir.open(parent), "last")
+    images = _labelled_images(config, read_labels(labels, folder), NullReporter(), weights)
+    method = build_method(config)
+    method.set_dataset(images)
+    method.eval()
+    with torch.no_grad():
+        x = prepare(config.augment, images.images)
+        feats = method.encoder.represent(x, method.representation).numpy()
+        logits = method.logits(x).numpy()
+    assert feats.shape[1] == method.head.in_features == method.encoder.representation_dim("stage3-grid")
+    mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
+    reference = LogisticRegression(max_iter=1000, tol=1e-3).fit((feats - mean) / std, images.labels)
+    expected = reference.decision_function((feats - mean) / std)  # two classes: logit(square) - logit(circle)
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], expected, rtol=1e-3, atol=1e-3)

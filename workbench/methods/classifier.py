@@ -10,8 +10,12 @@ choices. results/finetune.py prepares what it needs and calls fit():
   holds the weights);
 - one view of the run's augmentations per image (n_views = 1); cross-entropy on the batch's labels, looked up by the
   dataset indices fit() passes each step (`set_batch_indices`);
+- the head reads the encoder's default representation (the one kNN, probes and Explore use: small-cnn's 2048-d
+  stage3 grid, not its 256-d pooled output), and a fresh fine-tune starts it as the linear probe on the frozen
+  features of the training images ("LP-FT", Kumar et al. 2022: a random head's first gradients would wreck the
+  pretrained features before it has learned anything);
 - the encoder learns at `finetune.backbone_lr_scale` (default 0.1) times the head's rate, so the pretrained features
-  move less than the freshly initialised head (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
+  move less than the head (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
 The head's size comes from `finetune.classes` in the config, so a checkpoint rebuilds from the config alone.
 """
 
@@ -45,6 +49,7 @@ class LabelledImages(ImageSet):
     holdout_labels: np.ndarray | None = None  # int64 (H,)
     holdout_paths: list[str] | None = None
     encoder_weights: dict[str, Tensor] | None = None  # the parent's encoder state_dict; None: keep the built weights
+    spec: Any = None  # the run's augmentation spec: how images are prepared for the head's probe start (None: none)
 
 
 @register_method
@@ -64,7 +69,8 @@ class Classifier(Method):
             )
         self.classes = list(finetune.classes)
         self.backbone_lr_scale = finetune.backbone_lr_scale
-        self.head = nn.Linear(encoder.feature_dim, len(self.classes))
+        self.representation = encoder.resolve_representation("auto")
+        self.head = nn.Linear(encoder.representation_dim(self.representation), len(self.classes))
         # the training images' class ids, looked up by dataset index each step; not saved (the labels file is)
         self.register_buffer("dataset_labels", torch.zeros(0, dtype=torch.long), persistent=False)
         self._batch: Tensor | None = None
@@ -72,7 +78,7 @@ class Classifier(Method):
 
     def logits(self, x: Tensor) -> Tensor:
         """Normalised images (B, 3, S, S) -> class scores (B, K)."""
-        return self.head(self.encoder(x))
+        return self.head(self.encoder.represent(x, self.representation))
 
     def set_dataset(self, images: Any) -> None:
         labels = torch.as_tensor(np.asarray(images.labels), dtype=torch.long)
@@ -86,8 +92,40 @@ class Classifier(Method):
         self.dataset_labels = labels.to(self.dataset_labels.device)
         if images.holdout_images is not None and images.holdout_labels is not None and len(images.holdout_labels):
             self._holdout = (images.holdout_images, torch.as_tensor(images.holdout_labels, dtype=torch.long))
-        if images.encoder_weights is not None:
+        if images.encoder_weights is not None:  # a fresh fine-tune (a resume's checkpoint holds both)
             self.encoder.load_state_dict(images.encoder_weights)
+            if images.spec is not None and len(labels):
+                self._start_head_as_probe(images.images, labels, images.spec)
+
+    @torch.no_grad()
+    def _start_head_as_probe(self, images: Tensor, labels: Tensor, spec: Any) -> None:
+        """The head := a multinomial logistic regression on the frozen, standardised features of the training images
+        (the standardisation folded into the weights, so the head stays one Linear on the raw features)."""
+        from sklearn.linear_model import LogisticRegression
+
+        was_training = self.training
+        self.eval()
+        try:
+            feats = torch.cat(
+                [
+                    self.encoder.represent(prepare(spec, images[i : i + EVAL_BATCH]), self.representation).float()
+                    for i in range(0, images.shape[0], EVAL_BATCH)
+                ]
+            ).numpy()
+        finally:
+            self.train(was_training)
+        mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
+        y = labels.numpy()
+        probe = LogisticRegression(max_iter=1000, tol=1e-3).fit((feats - mean) / std, y)
+        coef, bias = probe.coef_, probe.intercept_
+        if len(probe.classes_) == 2:  # sklearn keeps one row for two classes: softmax([-z/2, z/2]) = sigmoid(z)
+            coef, bias = np.vstack([-coef, coef]) / 2, np.concatenate([-bias, bias]) / 2
+        weight = np.zeros((len(self.classes), feats.shape[1]), np.float32)  # classes with no training image: 0
+        offset = np.full(len(self.classes), -1e4 if len(probe.classes_) < len(self.classes) else 0.0, np.float32)
+        weight[probe.classes_] = coef / std
+        offset[probe.classes_] = bias - (coef * mean / std).sum(axis=1)
+        self.head.weight.copy_(torch.from_numpy(weight))
+        self.head.bias.copy_(torch.from_numpy(offset))
 
     def set_batch_indices(self, indices: Tensor) -> None:
         self._batch = indices

@@ -36,16 +36,16 @@ def _classify_module(method: Any, mean: Any, std: Any) -> Any:
     from torch import nn
 
     class Classify(nn.Module):
-        """float RGB (B, 3, S, S) in [0, 1] -> normalised -> head(encoder(x)) logits (B, K)."""
+        """float RGB (B, 3, S, S) in [0, 1] -> normalised -> the classifier's logits (B, K)."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.encoder, self.head = method.encoder, method.head
+            self.method = method
             self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
             self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.head(self.encoder((x - self.mean) / self.std))
+            return self.method.logits((x - self.mean) / self.std)
 
     return Classify().eval()
 

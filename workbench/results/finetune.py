@@ -188,6 +188,7 @@ def _labelled_images(
         holdout_labels=ids[held],
         holdout_paths=[paths[i] for i in held],
         encoder_weights=weights,
+        spec=config.augment,
     )
 
 
