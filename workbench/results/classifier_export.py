@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 from workbench.results.export import EXPORT_FORMAT
 from workbench.results.model_files import (
@@ -23,31 +22,13 @@ from workbench.results.model_files import (
     ExportError,
     example_images,
     export_onnx,
+    on_pixels,
     onnx_available,
     torchscript_bytes,
     write_model_file,
 )
 
 CLASSIFIER_STEM = "classifier"
-
-
-def _classify_module(method: Any, mean: Any, std: Any) -> Any:
-    import torch
-    from torch import nn
-
-    class Classify(nn.Module):
-        """float RGB (B, 3, S, S) in [0, 1] -> normalised -> the classifier's logits (B, K)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.method = method
-            self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.method.logits((x - self.mean) / self.std)
-
-    return Classify().eval()
 
 
 def export_classifier(
@@ -82,7 +63,7 @@ def export_classifier(
     torch.save({**meta, "state_dict": state}, buffer)
     written["classifier"] = write_model_file(out_dir / f"{CLASSIFIER_STEM}.pt", buffer.getbuffer(), image_root)
 
-    module = _classify_module(method, config.augment.mean, config.augment.std)
+    module = on_pixels(method, lambda m, x: m.logits(x), config.augment.mean, config.augment.std)
     script = torchscript_bytes(module, size, f"The '{config.model.encoder}' classifier")
     written["classifier_torchscript"] = write_model_file(
         out_dir / f"{CLASSIFIER_STEM}.torchscript.pt", script, image_root

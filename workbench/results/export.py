@@ -30,6 +30,7 @@ from workbench.results.model_files import (  # re-exported: export.py was their 
     ExportError,
     example_images,
     export_onnx,
+    on_pixels,
     onnx_available,
     torchscript_bytes,
     write_model_file,
@@ -248,25 +249,6 @@ def read_paths(path: str | Path) -> list[str]:
 # ---- the encoder ------------------------------------------------------------------------------------------------
 
 
-def _represent_module(encoder: Any, representation: str, mean: Sequence[float], std: Sequence[float]) -> Any:
-    import torch
-    from torch import nn
-
-    class Represent(nn.Module):
-        """float RGB (B, 3, S, S) in [0, 1] -> normalised -> encoder.represent(x, representation) (B, D)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = encoder
-            self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.encoder.represent((x - self.mean) / self.std, representation)
-
-    return Represent().eval()
-
-
 def export_encoder(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -319,7 +301,7 @@ def export_encoder(
     torch.save({**meta, "state_dict": encoder.state_dict()}, buffer)
     written["state_dict"] = write_model_file(out_dir / f"{stem}.pt", buffer.getbuffer(), image_root)
 
-    module = _represent_module(encoder, representation, config.augment.mean, config.augment.std)
+    module = on_pixels(encoder, lambda m, x: m.represent(x, representation), config.augment.mean, config.augment.std)
     script = torchscript_bytes(module, size, f"The '{config.model.encoder}' encoder")
     written["torchscript"] = write_model_file(out_dir / f"{stem}.torchscript.pt", script, image_root)
     if onnx:

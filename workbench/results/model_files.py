@@ -26,6 +26,25 @@ class ExportError(WorkbenchError):
     """An export cannot be written (a refused place, a format that is not available here)."""
 
 
+def on_pixels(model: Any, forward: Any, mean: Any, std: Any) -> Any:
+    """An eval-mode module that takes float RGB (B, 3, S, S) in [0, 1], normalises it as training does (mean, std)
+    and returns forward(model, x): the one wrapper every exported model (encoder, classifier) is traced through."""
+    import torch
+    from torch import nn
+
+    class OnPixels(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return forward(self.model, (x - self.mean) / self.std)
+
+    return OnPixels().eval()
+
+
 def example_images(size: int) -> Any:
     """The batch (2, 3, size, size) exports trace with: fixed, so that an export is reproducible."""
     import torch
