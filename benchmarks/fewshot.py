@@ -12,8 +12,13 @@ drawn with --seed from DATA/train), test top-1 on DATA/test of
   (c) scratch:    the same encoder from its untrained weights (the run's checkpoints/init.pt), trained the same way
                   for the same --budget (backbone at the head's rate: a random backbone has nothing to keep);
   (d) untrained_probe: the linear probe on the untrained encoder's features.
-(a) and (c) get the same training budget; the probes (b) and (d) train no network (seconds of lbfgs). All labels
-train (no held-out split: the test folder is the held-out set). Prints one JSON line per regime.
+(a) and (c) get the same training budget; the probes (b) and (d) train no network (seconds of lbfgs).
+The fine-tunes (a) and (c) run as a user's do: --holdout of the labels (default 0.2, the app's) held out, the
+weights of the best held-out accuracy kept as checkpoint `best` and an early stop after --patience passes without
+improvement; `finetune` / `scratch` are the test accuracy of the checkpoint a user gets (`best`, what predict and
+export use), `*_last` that of the last weights, `*_best_step` where the best was (0: the linear-probe start) and
+`*_steps` how many steps it trained. --holdout 0 trains on every label (no best: the last weights). The probes use
+every label. Prints one JSON line per regime.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from workbench.data import ImageSet, load_images
 from workbench.engine.devices import resolve_device
 from workbench.engine.runs import RunDir
 from workbench.results.evaluate import _labels_against, load_encoder
-from workbench.results.finetune import finetune
+from workbench.results.finetune import DEFAULT_PATIENCE, finetune
 from workbench.results.predict import predict
 
 
@@ -56,9 +61,10 @@ def write_labels_csv(path: Path, train: ImageSet, rows: np.ndarray) -> Path:
     return path
 
 
-def test_accuracy(run: Path, test_root: Path, device: str) -> float:
-    """Top-1 of the fine-tuned run on the test folder (its class = the image's first-level subfolder)."""
-    predictions = predict(run, test_root, device=device)
+def test_accuracy(run: Path, test_root: Path, device: str, checkpoint: str | None = None) -> float:
+    """Top-1 of the fine-tuned run on the test folder (its class = the image's first-level subfolder), by the
+    checkpoint a user gets (None: `best` when kept) or `checkpoint`."""
+    predictions = predict(run, test_root, device=device, checkpoint=checkpoint)
     truth = [p.split("/")[0] for p in predictions.paths]
     return float(np.mean([a == b for a, b in zip(truth, predictions.predicted, strict=True)]))
 
@@ -81,6 +87,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds of each fine-tune (a) and (c)")
     parser.add_argument("--per-class", type=int, default=10, help="labelled images per class (0: skip this regime)")
     parser.add_argument("--fraction", type=float, default=0.01, help="fraction labelled (0: skip this regime)")
+    parser.add_argument("--holdout", type=float, default=0.2, help="labels held out to choose the best weights")
+    parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE, help="early stop (0: never)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -107,7 +115,8 @@ def main() -> None:
         tag = name.replace("/", "-per-").replace(" ", "-")
         labels = write_labels_csv(work / f"labels-{tag}.csv", train, rows)
         result: dict = {"regime": name, "n_labels": int(len(rows)), "budget_s": args.budget, "seed": args.seed}
-        common = {"data": args.data / "train", "time_budget_s": args.budget, "holdout_fraction": 0.0}
+        common = {"data": args.data / "train", "time_budget_s": args.budget, "holdout_fraction": args.holdout}
+        common |= {"patience": args.patience}
         common |= {"batch_size": args.batch_size, "seed": args.seed, "device": device}
         for key, start, scale in (("finetune", "last", 0.1), ("scratch", "init", 1.0)):
             out = work / f"{key}-{tag}"
@@ -115,7 +124,9 @@ def main() -> None:
             fitted = finetune(run, labels, out, start=start, backbone_lr_scale=scale, **common)
             result[f"{key}_steps"] = fitted.step
             result[f"{key}_wall_s"] = round(time.perf_counter() - started, 1)
-            result[key] = round(test_accuracy(out, args.data / "test", device), 4)
+            result[key] = round(test_accuracy(out, args.data / "test", device), 4)  # best, when it kept one
+            result[f"{key}_last"] = round(test_accuracy(out, args.data / "test", device, "last"), 4)
+            result[f"{key}_best_step"] = RunDir.open(out).status().get("best_step")
         result["probe"] = round(probe_accuracy(run, True, train, rows, test, device), 4)
         result["untrained_probe"] = round(probe_accuracy(run, False, train, rows, test, device), 4)
         result["finetune_minus_scratch"] = round(result["finetune"] - result["scratch"], 4)

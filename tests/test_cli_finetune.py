@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from tests.conftest import write_class_folder
 from tests.results.test_finetune import write_labels
@@ -13,7 +14,7 @@ from tests.results.test_interop import encoder_run
 from workbench.cli import EXIT_USER_ERROR, main
 
 SIZE = 16
-TINY = ["--steps", "4", "--batch-size", "8", "--device", "cpu"]
+TINY = ["--steps", "4", "--batch-size", "8", "--device", "cpu", "--patience", "0"]
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -81,3 +82,56 @@ def test_predicting_with_an_ssl_run_and_finetuning_without_labels_are_one_senten
     assert code == EXIT_USER_ERROR and "not a fine-tuned one" in err and not (tmp_path / "p.csv").exists()
     code, _, err = run_cli(capsys, "finetune", str(run), "--out", str(tmp_path / "r"))
     assert code == EXIT_USER_ERROR and "needs --labels" in err
+
+
+def test_predict_and_export_use_the_best_checkpoint_unless_told(parent, tmp_path, capsys, monkeypatch):
+    from tests.results.test_finetune_best import Scripted
+    from workbench.engine import fit as fit_module
+    from workbench.methods.classifier import Classifier
+
+    folder, run = parent
+    labels = write_labels(tmp_path / "labels.csv", folder)
+    allows = fit_module.Overheads.allows
+    monkeypatch.setattr(fit_module.Overheads, "allows", lambda s, e, kind: kind == "monitor" or allows(s, e, kind))
+    script = Scripted([0.5, 0.9, 0.5, 0.5])  # best at step 1, then two passes without improvement
+    monkeypatch.setattr(Classifier, "monitor_values", lambda self, spec: script(self, spec))
+    r2 = tmp_path / "r2"
+    flags = ["--steps", "10", "--batch-size", "8", "--device", "cpu", "--patience", "2"]
+    code, out, err = run_cli(capsys, "finetune", str(run), "--labels", str(labels), "--out", str(r2), *flags)
+    assert code == 0, err
+    assert "steps: 3" in out and "stopped early" in out and "at step 1" in out
+    best, last = (torch.load(r2 / f"checkpoints/{n}.pt", weights_only=True)["model"] for n in ("best", "last"))
+    confidences = {}
+    for choice in ("default", "last"):
+        extra = ["--checkpoint", choice] if choice != "default" else []
+        csv_path = tmp_path / f"{choice}.csv"
+        argv = ["predict", str(r2), "--data", str(folder), "--out", str(csv_path), "--device", "cpu", *extra]
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        assert f"checkpoint '{'best' if choice == 'default' else 'last'}'" in out
+        with open(csv_path, newline="") as f:
+            confidences[choice] = [r["confidence"] for r in csv.DictReader(f)]
+    assert confidences["default"] != confidences["last"]
+    for choice, expected in (("default", best), ("last", last)):
+        extra = ["--checkpoint", choice] if choice != "default" else []
+        code, _, err = run_cli(capsys, "export", str(r2), "--out", str(tmp_path / f"x-{choice}"), *extra)
+        assert code == 0, err
+        exported = torch.load(tmp_path / f"x-{choice}/classifier.pt", weights_only=True)["state_dict"]
+        encoder = torch.load(tmp_path / f"x-{choice}/encoder.pt", weights_only=True)["state_dict"]
+        assert exported.keys() and all(torch.equal(v, expected[k]) for k, v in exported.items())
+        assert encoder.keys() and all(torch.equal(v, expected[f"encoder.{k}"]) for k, v in encoder.items())
+
+
+def test_bad_patience_and_a_best_checkpoint_that_was_never_kept_are_one_sentence(parent, tmp_path, capsys):
+    folder, run = parent
+    labels = write_labels(tmp_path / "labels.csv", folder)
+    out = str(tmp_path / "r")
+    code, _, err = run_cli(capsys, "finetune", str(run), "--labels", str(labels), "--out", out, "--patience", "-1")
+    assert code == EXIT_USER_ERROR and "--patience must be 0" in err and not (tmp_path / "r").exists()
+    flags = ["--holdout", "0", "--steps", "2", "--batch-size", "8", "--device", "cpu"]
+    assert run_cli(capsys, "finetune", str(run), "--labels", str(labels), "--out", out, *flags)[0] == 0
+    argv = ["predict", out, "--data", str(folder), "--out", str(tmp_path / "p.csv"), "--checkpoint", "best"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == EXIT_USER_ERROR and "kept no best checkpoint" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "export", out, "--out", str(tmp_path / "x"), "--checkpoint", "best")
+    assert code == EXIT_USER_ERROR and "has no 'best' checkpoint" in err

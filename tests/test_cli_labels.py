@@ -167,3 +167,57 @@ def test_suggest_uncertain_ranks_by_margin_and_needs_labels(run_and_data, tmp_pa
     rows = _ranked(stdout)
     margins = [float(r["score"]) for r in rows]
     assert margins == sorted(margins) and len(rows) == 8 and not {r["path"] for r in rows} & {p for p, _ in GIVEN}
+
+
+def test_curate_from_predictions_keeps_user_labels_and_the_threshold(run_and_data, tmp_path, capsys, one_torch_thread):
+    run, data = run_and_data
+    predictions = tmp_path / "predictions.csv"
+    argv = ["propagate", str(run), "--labels", str(_labels(tmp_path, GIVEN)), "--data", str(data)]
+    assert run_cli(capsys, *argv, "--out", str(predictions), "--device", "cpu")[0] == 0
+    with open(predictions, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    user = {**dict(GIVEN), "circle/002.png": "odd"}  # one more user label, newer than the predictions file
+    unlabelled = [r for r in rows if r["path"] not in user]
+    threshold = float(np.median([float(r["confidence"]) for r in unlabelled]))
+    predicted = {r["path"]: r["predicted"] for r in unlabelled if float(r["confidence"]) >= threshold}
+    assert 0 < len(predicted) < len(unlabelled) or threshold == 1.0
+    before = _snapshot(data)
+    out = tmp_path / "curated"
+    argv = ["curate", str(run), "--labels", str(_labels(tmp_path, list(user.items()))), "--data", str(data)]
+    argv += ["--out", str(out), "--predictions", str(predictions), "--min-confidence", repr(threshold)]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert _snapshot(data) == before
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+        manifest = list(csv.DictReader(f))
+    root = data.resolve()
+    got = {
+        Path(r["source"]).relative_to(root).as_posix(): (r["label"], r["label_source"], r["confidence"])
+        for r in manifest
+    }
+    confidence = {r["path"]: r["confidence"] for r in rows}
+    assert got == {
+        **{p: (label, "user", "") for p, label in user.items()},
+        **{p: (label, "predicted", confidence[p]) for p, label in predicted.items()},
+    }
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == {
+        "manifest.csv",
+        *(r["written"] for r in manifest),
+    }
+    for r in manifest:
+        assert (out / r["written"]).read_bytes() == Path(r["source"]).read_bytes()
+    assert f"{len(user)} user-labelled, {len(predicted)} predicted" in stdout
+
+
+def test_curate_with_a_bad_predictions_file_or_threshold_is_one_sentence(run_and_data, tmp_path, capsys):
+    run, data = run_and_data
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,predicted,confidence\ncircle/000.png,round,sure\n", encoding="utf-8")
+    base = ["curate", str(run), "--data", str(data), "--out", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *base, "--predictions", str(bad))
+    assert_one_sentence_error(code, err, "the confidence 'sure' on line 2")
+    code, _, err = run_cli(capsys, *base, "--labels", str(_labels(tmp_path, GIVEN)), "--min-confidence", "0.9")
+    assert_one_sentence_error(code, err, "give them with --predictions")
+    code, _, err = run_cli(capsys, *base, "--predictions", str(bad), "--min-confidence", "2")
+    assert_one_sentence_error(code, err, "--min-confidence must be from 0 to 1")
+    assert not (tmp_path / "out").exists()

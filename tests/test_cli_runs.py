@@ -64,7 +64,42 @@ def test_the_table_shows_what_the_run_files_hold(root, capsys):
         assert row["Step"] == metrics[-1]["step"] == str(status["step"])
         assert row["Final loss"] == f"{status['loss']:.4f}"
         assert row["kNN (train split)"] == (f"{float(knn[-1]):.1%}" if knn else "-")
+        assert row["Best held-out"] == "-"  # an SSL run keeps no best checkpoint
     assert [r["Status"] for r in rows] == ["stopped", "finished"] and [r["Step"] for r in rows] == ["3", "4"]
+
+
+def test_a_fine_tuned_run_shows_its_best_held_out_accuracy_and_step(tmp_path, capsys, monkeypatch):
+    """The best pass of the held-out curve (untrained.json's start, then epochs.csv; a tie keeps the earlier step)
+    is what the runs list shows, in `workbench runs` as in the app's list (run_cells: the same columns)."""
+    from tests.results.test_finetune import write_labels
+    from tests.results.test_interop import encoder_run
+    from workbench.engine import fit as fit_module
+    from workbench.engine.run_summary import read_summary
+    from workbench.engine.run_table import run_cells
+    from workbench.results.finetune import finetune
+
+    allows = fit_module.Overheads.allows  # a held-out pass at every epoch end, whatever the machine's speed
+    monkeypatch.setattr(
+        fit_module.Overheads, "allows", lambda self, t, kind: kind == "monitor" or allows(self, t, kind)
+    )
+    folder = write_class_folder(tmp_path / "images", per_class=12, size=16)
+    runs = tmp_path / "runs"
+    parent = encoder_run(folder, runs / "20260101-000000-simclr", "small-cnn", steps=1, image_size=16)
+    tuned = runs / "20260101-000000-simclr-finetune-1"
+    finetune(parent, write_labels(tmp_path / "labels.csv", folder), tuned, steps=4, batch_size=16, device="cpu")
+
+    code, out, err = run_cli(capsys, "runs", "--root", str(runs))
+    assert code == 0 and not err
+    rows = {r["Run"]: r for r in table_rows(out)}
+    start = json.loads((tuned / "untrained.json").read_text())["holdout_acc"]
+    curve = [(0, start), *((int(r["step"]), float(r["holdout_acc"])) for r in read_csv(tuned / "epochs.csv"))]
+    top = max(acc for _, acc in curve)
+    step = min(s for s, acc in curve if acc == top)
+    assert rows[tuned.name]["Best held-out"] == f"{top:.1%} at step {step}"
+    assert rows[tuned.name]["Method"] == "classifier" and rows[parent.name]["Best held-out"] == "-"
+    assert dict(zip([c.title for c in RUN_COLUMNS], run_cells(read_summary(tuned)), strict=True)) == {
+        title: "" if cell == "-" else cell for title, cell in rows[tuned.name].items()
+    }
 
 
 def test_the_default_root_is_the_apps_runs_folder(root, capsys, monkeypatch):

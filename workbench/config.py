@@ -262,6 +262,7 @@ class FinetuneConfig:
     classes: list[str] = field(default_factory=list)  # class names; the head's output i is classes[i]
     backbone_lr_scale: float = 0.1  # the encoder's learning rate relative to the head's (discriminative rates)
     holdout_fraction: float = 0.2  # of each class's labelled images, held out (stratified, seeded) for accuracy
+    patience: int = 5  # monitor passes without a better held-out accuracy before it stops early; 0: never
 
 
 CONFIG_FORMAT = 1  # the `format` of a run's config.json; a newer one is refused in one sentence
@@ -337,6 +338,10 @@ class ExperimentConfig:
             0 < f.backbone_lr_scale <= 1, f"finetune.backbone_lr_scale must be in (0, 1], got {f.backbone_lr_scale}."
         )
         _check(0 <= f.holdout_fraction < 1, f"finetune.holdout_fraction must be in [0, 1), got {f.holdout_fraction}.")
+        _check(
+            isinstance(f.patience, int) and not isinstance(f.patience, bool) and f.patience >= 0,
+            f"finetune.patience must be a whole number >= 0, got {f.patience!r}.",
+        )
 
 
 def _validate_method(m: MethodConfig) -> None:

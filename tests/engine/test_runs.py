@@ -132,6 +132,28 @@ def test_odd_values_in_run_json_do_not_raise(tmp_path):
     assert (info.step, info.loss) == (0, None)
 
 
+@pytest.mark.parametrize(
+    "record, best",
+    [
+        ({"best_step": 120, "best_holdout_acc": 0.875}, (0.875, 120, "87.5% at step 120")),
+        ({"best_step": 0, "best_holdout_acc": 1}, (1.0, 0, "100.0% at step 0")),  # the start itself was the best
+        ({}, (None, None, "")),  # an SSL run, or a fine-tune without held-out labels
+        ({"best_step": 3}, (None, None, "")),
+        ({"best_step": True, "best_holdout_acc": 0.5}, (None, None, "")),
+        ({"best_step": "3", "best_holdout_acc": 0.5}, (None, None, "")),
+        ({"best_step": 3, "best_holdout_acc": 1.5}, (None, None, "")),
+        ({"best_step": -1, "best_holdout_acc": 0.5}, (None, None, "")),
+    ],
+)
+def test_a_fine_tunes_best_checkpoint_from_run_json(tmp_path, record, best):
+    from workbench.engine.run_table import RUN_COLUMNS, run_cells
+
+    run = make_run(tmp_path / "r", status=json.dumps({"status": "finished", "step": 200, **record}))
+    info = read_summary(run)
+    assert (info.best_holdout, info.best_step) == best[:2]
+    assert run_cells(info)[[c.title for c in RUN_COLUMNS].index("Best held-out")] == best[2]
+
+
 @pytest.mark.parametrize("metrics", ["", "step,epo", HEADER, HEADER + "1,1,0.5"])
 def test_empty_and_half_written_metrics_files(tmp_path, metrics):
     run = make_run(tmp_path / "r", status=json.dumps({"status": "created", "step": 0}), metrics=metrics)

@@ -210,3 +210,18 @@ def test_a_window_saved_wider_than_the_screen_reopens_within_it(qtbot, make_wind
     second = make_window(image_folder)
     # Within the screen, or at the window's minimum where the (offscreen, 800 px) screen is narrower than that.
     assert second.width() <= max(screen.width(), second.minimumSizeHint().width()) < first.width()
+
+
+def test_the_status_bar_states_the_memory_the_app_holds(qtbot, make_window, image_folder):
+    import psutil
+
+    window = make_window(image_folder)
+    qtbot.waitUntil(lambda: window.memory_status.text() != "", timeout=10_000)
+    shown = window.memory_status.text()
+    assert shown.endswith(("MB", "GB"))
+    value = float(shown.split()[0]) * (1024**2 if shown.endswith("MB") else 1024**3)
+    rss = psutil.Process().memory_info().rss  # the window's own process at least
+    assert 0.8 * rss <= value <= 3 * rss
+    assert window.memory_status.toolTip().startswith("Memory: ")
+    window.close()
+    assert not window.memory_status.sampler.is_alive()  # its thread is gone with the window

@@ -22,7 +22,7 @@ from workbench.results.finetune import finetune, stratified_split
 from workbench.results.predict import predict, save_predictions_csv
 
 SIZE = 16
-TINY = {"steps": 20, "batch_size": 16, "device": "cpu"}
+TINY = {"steps": 20, "batch_size": 16, "device": "cpu", "patience": 0}  # no early stop: the steps are known
 
 
 def write_labels(path: Path, folder: Path, classes: dict[str, str] | None = None) -> Path:

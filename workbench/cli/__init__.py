@@ -116,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
         "--torchvision", action="store_true", help="also the backbone under torchvision's names (resnets, vit-tiny)"
     )
     export.add_argument("--untrained", action="store_true", help="the weights the run started from")
+    export.add_argument(
+        "--checkpoint", choices=["best", "last"], help="a fine-tuned run's best held-out weights (default) or last"
+    )
 
     runs = sub.add_parser("runs", help="list the runs as a table, or show how two runs' configs differ")
     runs.add_argument("--root", metavar="DIR", help="folder of runs (default: the app's, or $WORKBENCH_RUNS_DIR)")

@@ -32,6 +32,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--backbone-lr-scale", type=float, metavar="X", help="encoder lr / head lr (default 0.1)")
     tune.add_argument("--holdout", type=float, metavar="FRACTION", help="labels held out for accuracy (default 0.2)")
     tune.add_argument("--batch-size", type=int, metavar="N", help="default 64")
+    tune.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop after N held-out measurements without a better accuracy (default 5; 0: never); the best weights "
+        "are kept as checkpoint 'best', which predict and export use",
+    )
     tune.add_argument("--seed", type=int, metavar="N", help="the split's and the training's seed (default 0)")
     tune.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     tune.add_argument("--resume", action="store_true", help="continue the fine-tuned run in --out")
@@ -42,6 +49,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("--out", metavar="FILE.csv", required=True, help="CSV: path,predicted,confidence,user_label")
     pred.add_argument("--labels", metavar="FILE.csv", help="labels file whose labels fill the user_label column")
     pred.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    pred.add_argument(
+        "--checkpoint",
+        choices=["best", "last"],
+        help="the run's best held-out weights (default, when it kept them) or its last ones",
+    )
 
 
 def finetune_command(args: argparse.Namespace) -> int:
@@ -50,6 +62,8 @@ def finetune_command(args: argparse.Namespace) -> int:
     for name, value in (("--steps", args.steps), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}.")
+    if args.patience is not None and args.patience < 0:
+        raise ConfigError(f"--patience must be 0 (never stop early) or more, got {args.patience}.")
     if args.time_budget is not None and not args.time_budget > 0:
         raise ConfigError(f"--time-budget must be a positive number of seconds, got {args.time_budget}.")
     if not args.resume and not args.labels:
@@ -62,6 +76,7 @@ def finetune_command(args: argparse.Namespace) -> int:
             ("backbone_lr_scale", args.backbone_lr_scale),
             ("holdout_fraction", args.holdout),
             ("seed", args.seed),
+            ("patience", args.patience),
         )
         if v is not None
     }
@@ -90,12 +105,18 @@ def finetune_command(args: argparse.Namespace) -> int:
         reporter.finish()
     loss = f"{result.loss:.4f}" if result.loss is not None else "n/a"
     print(f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  loss: {loss}")
+    print(result.message)
     return 0
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from workbench.results.predict import predict, save_predictions_csv
+    from workbench.engine.runs import RunDir
+    from workbench.results.predict import BEST, default_checkpoint, predict, save_predictions_csv
 
+    if args.checkpoint == BEST and default_checkpoint(RunDir.open(args.run)) != BEST:
+        raise ConfigError(
+            f"Run '{args.run}' kept no best checkpoint (it had no held-out labels); use --checkpoint last."
+        )
     user_labels = None
     if args.labels:
         from workbench.results.labels import read_labels
@@ -104,11 +125,11 @@ def predict_command(args: argparse.Namespace) -> int:
         user_labels = {p: given.names[i] for p, i in zip(given.paths, given.ids.tolist(), strict=True)}
     reporter = ConsoleReporter()
     try:
-        predictions = predict(args.run, args.data, device=args.device, reporter=reporter)
+        predictions = predict(args.run, args.data, device=args.device, reporter=reporter, checkpoint=args.checkpoint)
     finally:
         reporter.finish()
     path = save_predictions_csv(args.out, predictions, user_labels, image_root=Path(args.data).expanduser())
-    print(f"{len(predictions)} predictions written to {path}")
+    print(f"{len(predictions)} predictions (checkpoint '{predictions.checkpoint}') written to {path}")
     return 0
 
 

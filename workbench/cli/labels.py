@@ -21,6 +21,11 @@ SUGGEST_BY = {
     "outlier": "highest outlier score (mean cosine distance to the 10 nearest neighbours)",
     "diverse": "k-center greedy: each image the farthest from every labelled or already suggested one",
 }
+PREDICTIONS_HELP = (
+    "also write the images predicted in this CSV (path,predicted,confidence[,user_label], as `propagate` and "
+    "`predict` write it) that no user labelled; a user's label wins where both exist; the manifest says which "
+    "(label_source user|predicted, confidence)"
+)
 LINK_HELP = (
     "hard-link instead of copying where the file system allows it (no extra space; a link IS the original file, so "
     "editing one edits the other); copies elsewhere"
@@ -59,6 +64,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     curate.add_argument("--data", metavar="DIR", help="image folder (default: the one the run trained on)")
     curate.add_argument("--out", metavar="DIR", required=True, help="a new or empty folder outside the image folder")
     curate.add_argument("--link", action="store_true", help=LINK_HELP)
+    curate.add_argument("--predictions", metavar="FILE.csv", help=PREDICTIONS_HELP)
+    curate.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="P",
+        help="with --predictions: only predictions at least this confident (0 to 1; default 0, all)",
+    )
 
 
 def _folder_and_labels(args: argparse.Namespace, min_classes: int, required: bool = True):
@@ -164,15 +176,34 @@ def suggest(args: argparse.Namespace) -> int:
 
 
 def curate(args: argparse.Namespace) -> int:
-    """Copy (or link) the labelled images into OUT/label/ with a manifest."""
-    from workbench.results.curate import check_output_folder, curate_dataset
+    """Copy (or link) the labelled images (and, with --predictions, the confidently predicted ones) into OUT/label/
+    with a manifest."""
+    import csv
 
-    _, data, labels = _folder_and_labels(args, min_classes=1)
+    from workbench.errors import ConfigError
+    from workbench.results.curate import PREDICTED, USER, check_output_folder, curate_dataset, read_predictions
+
+    threshold = args.min_confidence
+    if threshold is not None and not args.predictions:
+        raise ConfigError("--min-confidence chooses among predictions; give them with --predictions FILE.csv.")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ConfigError(f"--min-confidence must be from 0 to 1, got {threshold}.")
+    _, data, labels = _folder_and_labels(args, min_classes=1, required=not args.predictions)
     check_output_folder(args.out, data)
-    items = [(p, labels.names[i]) for p, i in zip(labels.paths, labels.ids.tolist(), strict=True)]
-    result = curate_dataset(data, items, args.out, link=args.link)
+    predictions = read_predictions(args.predictions, data) if args.predictions else None  # before any image
+    given = [] if labels is None else zip(labels.paths, labels.ids.tolist(), strict=True)
+    items = [(p, labels.names[i]) for p, i in given]  # the user's labels (--labels, else the run's): they win
+    result = curate_dataset(
+        data, items, args.out, link=args.link, predictions=predictions, min_confidence=threshold or 0.0
+    )
     how = f"{result.linked} linked, {result.copied} copied" if args.link else f"{result.copied} copied"
-    print(f"wrote {result.out}: {result.written} images in {len(labels.names)} classes ({how}); {result.manifest.name}")
+    with open(result.manifest, newline="", encoding="utf-8") as f:
+        classes = len({row["label"] for row in csv.DictReader(f)})
+    sources = ""
+    if predictions is not None:
+        at = f" at confidence >= {threshold:g}" if threshold else ""
+        sources = f", {result.by_source.get(USER, 0)} user-labelled, {result.by_source.get(PREDICTED, 0)} predicted{at}"
+    print(f"wrote {result.out}: {result.written} images in {classes} classes ({how}{sources}); {result.manifest.name}")
     for rel, reason in result.skipped:
         print(f"skipped {rel}: {reason}")
     return 0

@@ -74,8 +74,10 @@ def export(args: argparse.Namespace) -> int:
     from workbench.engine.runs import RunDir
     from workbench.results.export import export_encoder
 
-    config = RunDir.open(args.run).load_config()
+    run = RunDir.open(args.run)
+    config = run.load_config()
     image_root = Path(config.data.path).expanduser() if config.data.path else None  # never write inside it
+    checkpoint = _export_checkpoint(run, config, getattr(args, "checkpoint", None))
     files = export_encoder(
         args.run,
         args.out,
@@ -83,14 +85,28 @@ def export(args: argparse.Namespace) -> int:
         onnx=args.onnx,
         torchvision=args.torchvision,
         image_root=image_root,
+        checkpoint=checkpoint,
     )
     if config.method.name == "classifier" and not args.untrained:  # a fine-tune: its head too (encoder + head)
         from workbench.results.classifier_export import export_classifier
 
-        files |= export_classifier(args.run, args.out, onnx=args.onnx, image_root=image_root)
+        files |= export_classifier(args.run, args.out, onnx=args.onnx, image_root=image_root, checkpoint=checkpoint)
     for kind, path in files.items():
         print(f"{kind:12s} {path}")
     return 0
+
+
+def _export_checkpoint(run, config, asked: str | None) -> str:
+    """The checkpoint `export` writes: a fine-tune's best held-out weights when it kept them (results/predict.py
+    default_checkpoint), else `last`; --checkpoint chooses."""
+    from workbench.errors import ConfigError
+    from workbench.results.predict import default_checkpoint
+
+    if asked is None:
+        return default_checkpoint(run) if config.method.name == "classifier" else "last"
+    if not run.has_checkpoint(asked):
+        raise ConfigError(f"Run '{run.path}' has no '{asked}' checkpoint; export --checkpoint last instead.")
+    return asked
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Model-free data checks (CleanVision's issue types): cheap statistics of the decoded images, then a folder report.
 
 `measure` computes, for a batch of decoded uint8 images at once (numpy, no per-image Python work): a 64-bit
-difference hash (dHash), sharpness, brightness percentiles, grey-level entropy and colourfulness. The decoder adds the
+difference hash (dHash) and a 16x16 grey thumbnail (near duplicates: the hash proposes, the thumbnail confirms, see
+near_duplicates.py), sharpness, brightness percentiles, grey-level entropy and colourfulness. The decoder adds the
 original size and a digest of the file's bytes (decode_with_info(digest=True)), so each file is read and decoded once.
 `find_issues` turns a folder's measurements into a `DataChecks` report: per issue kind the rows flagged (and, for
 duplicates, their groups). Two callers: `load_images(checks=True)` measures the training-resolution rows it already
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.data.near_duplicates import THUMB, _groups_by_key, near_duplicate_groups, verified_groups
 from workbench.errors import Cancelled
 
 # ---- thresholds. Calibrated on resources/demo (1,000 Fashion-MNIST 28x28 images: none of them should fire) and on
@@ -47,15 +49,18 @@ COLOUR_MAJORITY = 0.5
 # Folder-relative size checks: compared with the folder's median, so a folder of panoramas is not all "odd".
 ASPECT_FACTOR = 2.0  # width/height more than 2x away from the median aspect (4:3 vs 16:9 is 1.33x: not odd)
 SIZE_FACTOR = 4.0  # sqrt(width*height) more than 4x away from the median (CleanVision: 10x in area, ~3.2x in side)
-# Near duplicates: dHash Hamming distance <= this. Textured 128-px images: a JPEG q75 re-encode and a half-size copy
-# are at 0-2 bits. Tiny, alike images hash alike: on the 28-px demo 16 % of the images are in a group within 2 bits
-# (trousers look the same at 9x8), so the groups there are for review.
-NEAR_MAX_BITS = 2
+# Near duplicates: dHash candidates within NEAR_MAX_BITS, kept only where their normalised 16x16 grey thumbnails are
+# within NEAR_MAX_DISTANCE RMS (near_duplicates.py). Calibrated on the 10,000 Fashion-MNIST images (28 px) with 500
+# planted copies each of JPEG q75, 2x upscaled, 0.79x downscaled and +10 % brightness, at 64 px (Data view) and 32 px
+# (training): copy-to-original distances are <= 0.082 (JPEG), 0.042 (up), 0.051 (brighter), 0.165 (down; median
+# 0.058); only 0.5 % of originals have another original within 0.105 (alike trousers, 0.09-0.10). At 3 bits and 0.09:
+# recall 0.96 JPEG, 1.00 up, 0.84-0.88 down, 0.99 brighter (all but "down" limited by the hash), 16-20 of the 10,000
+# originals flagged, in 7-8 groups (the hash alone at 2 bits flagged 3,229; at 3 bits 4,681).
+NEAR_MAX_BITS = 3
+NEAR_MAX_DISTANCE = 0.09
 DHASH_MARGIN = 2.0  # a 1 bit needs the right neighbour brighter by > 2 levels: JPEG noise on flat areas is no edge
-_BANDS = 4  # dHash split into 4 interleaved 16-bit bands for the multi-index (see near_duplicate_groups)
 _CHUNK = 256  # images measured per numpy batch (bounded memory: ~20 MB at 64 px)
-_PAIRS_PER_BLOCK = 1 << 21  # candidate pairs verified per numpy batch in near_duplicate_groups (~50 MB)
-_STATS = ("dhash", "sharpness", "dark", "light", "entropy", "colour")
+_STATS = ("dhash", "sharpness", "dark", "light", "entropy", "colour", "thumb")
 
 ISSUES: dict[str, str] = {  # kind -> label shown in the CLI and the Data workspace
     "exact_duplicates": "Exact duplicates",
@@ -73,19 +78,20 @@ _WEIGHTS = (np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.ui
 
 
 def measure(images: np.ndarray, channels_first: bool = False) -> dict[str, np.ndarray]:
-    """Per-image statistics of uint8 images (B, H, W, 3), or (B, 3, H, W) with channels_first; each (B,).
+    """Per-image statistics of uint8 images (B, H, W, 3), or (B, 3, H, W) with channels_first; each (B,) but thumb.
 
     dhash (uint64): 64-bit difference hash of the grey image area-averaged to 9x8. sharpness: var(4-neighbour
     Laplacian) / var(grey) over the interior (nan for a constant image or one under 3 px). dark / light: the 99th / 5th
     percentile of the luma (0-255). entropy: grey-level entropy in bits. colour: 99th percentile of max(R,G,B) -
-    min(R,G,B). Batched: a handful of numpy calls per _CHUNK images, whatever their number."""
+    min(R,G,B). thumb (uint8, (B, THUMB * THUMB)): the grey image area-averaged to THUMB x THUMB. Batched: a
+    handful of numpy calls per _CHUNK images, whatever their number."""
     out = {k: [] for k in _STATS}
     for start in range(0, images.shape[0], _CHUNK):
         x = np.asarray(images[start : start + _CHUNK])
         planes = [x[:, i] if channels_first else x[..., i] for i in range(3)]  # (B, H, W) each
         for k, v in _measure_chunk(*planes).items():
             out[k].append(v)
-    empty = {"dhash": np.zeros(0, np.uint64)}
+    empty = {"dhash": np.zeros(0, np.uint64), "thumb": np.zeros((0, THUMB * THUMB), np.uint8)}
     return {k: np.concatenate(v) if v else empty.get(k, np.zeros(0)) for k, v in out.items()}
 
 
@@ -107,6 +113,7 @@ def _measure_chunk(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> dict[str, np.
         with np.errstate(divide="ignore", invalid="ignore"):
             sharp = np.where(var > 1e-6, lap.reshape(batch, -1).var(axis=1) / var, np.nan)
     small = (_area(8, h) @ y) @ _area(9, w).T  # (B, 8, 9) area-averaged: two batched matrix products
+    thumb = (_area(THUMB, h) @ y) @ _area(THUMB, w).T  # the near-duplicate check's thumbnail, the same way
     bits = (small[:, :, 1:] - small[:, :, :-1] > DHASH_MARGIN).reshape(batch, 64)
     return {
         "dhash": (bits.astype(np.uint64) * _WEIGHTS).sum(axis=1, dtype=np.uint64),
@@ -115,6 +122,7 @@ def _measure_chunk(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> dict[str, np.
         "light": (cdf < 0.05 * n).sum(axis=1).astype(np.float64),
         "entropy": entropy,
         "colour": (spread.cumsum(axis=1) < 0.99 * n).sum(axis=1).astype(np.float64),
+        "thumb": np.clip(np.rint(thumb), 0, 255).astype(np.uint8).reshape(batch, THUMB * THUMB),
     }
 
 
@@ -231,7 +239,7 @@ def find_issues(
 
     kept_digests = [digests[i] for i in rows]
     exact = _groups_by_key(kept_digests)
-    near = near_duplicate_groups(st["dhash"], NEAR_MAX_BITS)
+    near = verified_groups(near_duplicate_groups(st["dhash"], NEAR_MAX_BITS), st["thumb"], NEAR_MAX_DISTANCE)
     near = [g for g in near if len({kept_digests[i] for i in g}) > 1 or not kept_digests[g[0]]]  # not only copies
     for kind, groups in (("exact_duplicates", exact), ("near_duplicates", near)):
         mapped = sorted(([int(rows[i]) for i in g] for g in groups), key=lambda g: g[0])
@@ -264,7 +272,8 @@ def check_folder(
     sizes = np.zeros((n, 2), np.int64)
     digests = [""] * n
     measured = np.zeros(n, bool)
-    stats = {k: np.zeros(n, np.uint64 if k == "dhash" else np.float64) for k in _STATS}
+    stats = {k: np.zeros(n, np.uint64 if k == "dhash" else np.float64) for k in _STATS if k != "thumb"}
+    stats["thumb"] = np.zeros((n, THUMB * THUMB), np.uint8)
     chunk = 64  # images between cancellation points: bounded latency and memory
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="checks") as pool:
         for start in range(0, n, chunk):
@@ -282,72 +291,3 @@ def check_folder(
             if progress is not None:
                 progress(min(start + chunk, n), n)
     return find_issues(str(root), paths, sizes, digests, stats, measured)
-
-
-def _groups_by_key(keys: Sequence[str]) -> list[list[int]]:
-    """Groups (sorted, >= 2 members, ordered by first row) of rows with equal keys; "" never matches."""
-    by_key: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        if key:
-            by_key.setdefault(key, []).append(i)
-    return sorted((g for g in by_key.values() if len(g) > 1), key=lambda g: g[0])
-
-
-def near_duplicate_groups(
-    hashes: np.ndarray, max_bits: int = NEAR_MAX_BITS, should_stop: Callable[[], bool] | None = None
-) -> list[list[int]]:
-    """Connected groups of rows whose 64-bit hashes differ in <= max_bits bits, without comparing every pair.
-
-    Equal hashes are merged first (one entry per distinct hash). Then a multi-index: the 64 bits are split into 4
-    interleaved 16-bit bands (bit k goes to band k % 4, so a flat region does not make one band all zeros); two hashes
-    within max_bits <= 7 differ in at most 1 bit in some band (pigeonhole), so probing each band's exact value and its
-    16 one-bit neighbours finds every candidate pair; candidates are verified by popcount. Cost: the bucket sizes,
-    not N^2. Raises ValueError for max_bits outside 0..7.
-    """
-    if not 0 <= max_bits <= 7:
-        raise ValueError(f"max_bits must be in 0..7, got {max_bits}")
-    hashes = np.asarray(hashes, dtype=np.uint64)
-    if hashes.size == 0:
-        return []
-    unique, inverse = np.unique(hashes, return_inverse=True)
-    parent = np.arange(unique.size)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    bits = np.unpackbits(unique.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)  # (U, 64), MSB first
-    probes = [0] + ([1 << k for k in range(16)] if max_bits >= _BANDS else [])
-    for band in range(_BANDS):
-        if should_stop is not None and should_stop():
-            raise Cancelled("The data checks were cancelled.")
-        values = np.packbits(bits[:, band::_BANDS], axis=1).view(">u2").ravel().astype(np.int64)  # (U,)
-        order = np.argsort(values, kind="stable")
-        ordered = values[order]
-        for mask in probes:
-            query = values ^ mask
-            lo = np.searchsorted(ordered, query, "left")
-            counts = np.searchsorted(ordered, query, "right") - lo
-            ends = np.cumsum(counts)
-            start = 0
-            while start < unique.size:  # blocks of rows with <= _PAIRS_PER_BLOCK candidates: bounded memory
-                base = ends[start - 1] if start else 0
-                stop = max(start + 1, int(np.searchsorted(ends, base + _PAIRS_PER_BLOCK, "right")))
-                c = counts[start:stop]
-                first = np.repeat(np.arange(start, stop), c)
-                offsets = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
-                second = order[np.repeat(lo[start:stop], c) + offsets]
-                keep = first < second
-                first, second = first[keep], second[keep]
-                close = np.bitwise_count(unique[first] ^ unique[second]) <= max_bits
-                for a, b in zip(first[close].tolist(), second[close].tolist(), strict=True):
-                    ra, rb = find(a), find(b)
-                    if ra != rb:
-                        parent[max(ra, rb)] = min(ra, rb)
-                start = stop
-                if should_stop is not None and should_stop():
-                    raise Cancelled("The data checks were cancelled.")
-    root_of_unique = np.asarray([find(i) for i in range(unique.size)])
-    return _groups_by_key([str(r) for r in root_of_unique[inverse]])

@@ -19,18 +19,19 @@ from workbench import dist
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet, default_cache_dir, demo_dataset_path, load_images
 from workbench.engine import timing
-from workbench.engine.checkpoints import CheckpointPolicy
+from workbench.engine.checkpoints import BestCheckpoint, CheckpointPolicy
 from workbench.engine.devices import resolve_device
 from workbench.engine.monitor import Monitor, epoch_metrics
 from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
 from workbench.engine.resume import check_resume_config
-from workbench.engine.runs import CHECKPOINT_FORMAT, SCAN_REPORT_FILE, UNTRAINED_FILE, RunDir
+from workbench.engine.run_images import images_gone_message, record_start_images
+from workbench.engine.run_paths import ensure_run_outside
+from workbench.engine.runs import CHECKPOINT_FORMAT, SCAN_REPORT_FILE, UNTRAINED_FILE, RunDir, read_json_object
 from workbench.engine.session import Session, write_failed_message
 from workbench.engine.timing import Overheads, TrainClock, wait_while_paused
 from workbench.engine.trainer import StepResult, Trainer, output_size
 from workbench.errors import Cancelled, ConfigError, TrainingError, WriteError
-from workbench.files import ensure_outside
 from workbench.methods import resolve_config
 
 GPU_CACHE_LIMIT_BYTES = 4 * 2**30
@@ -127,7 +128,8 @@ def _fit(
     main, rank, world = dist.is_main_process(), dist.rank(), dist.world_size()
 
     # ---- run folder and data (read before a new run folder is made, so bad data leaves nothing behind) ----------
-    ensure_outside(run_dir, config.data.path or demo_dataset_path(), "the run folder")
+    roots = (config.data.path or demo_dataset_path(), images.report.root if images is not None else None)
+    ensure_run_outside(run_dir, roots)  # the folder and every link inside it, before the lock or anything is written
     run = session.hold(RunDir.open(run_dir)) if resume else None  # locked: one training process per run
     if run is not None:  # before anything is written: a refused resume leaves the run as it was
         check_resume_config(run.load_config(), config, run.path)
@@ -144,13 +146,13 @@ def _fit(
         )
     local_batch = batch_size // world
     steps_per_epoch = n_images // batch_size
-    run = session.hold(_write_run_files(run, run_dir, config, data, main))
+    run = session.hold(_write_run_files(run, run_dir, config, data, main, reporter))
     pool = _image_pool(data, device)
 
     # ---- model, optimizer and where to start -----------------------------------------------------------------
     trainer = Trainer(config, device, n_images, notify=reporter.message, data=data)
     previewer = Previewer(trainer.method, data, trainer.spec, config.train.seed, device, run, reporter, main)
-    pos = _resume(run, trainer, device, reporter) if resume else _Position()
+    pos, kept = _resume(run, trainer, device, reporter) if resume else (_Position(), None)
     total_steps = config.train.epochs * steps_per_epoch
     if config.train.max_steps is not None:
         total_steps = min(total_steps, config.train.max_steps)
@@ -163,10 +165,12 @@ def _fit(
         if main:
             with overheads.measure("checkpoint", clock):
                 state = {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), **trainer.state_dict()}
+                state |= best.state_dict()
                 # the time now, not the last step's: a resume must not lose what the monitor took since
                 position = {**vars(pos), "time_s": clock.elapsed()}
                 run.save_checkpoint({**state, "position": position}, name)
 
+    best = BestCheckpoint(trainer.method.selection(), save, kept)  # e.g. a fine-tune's best held-out accuracy
     if pos.step == 0 and not run.has_checkpoint(run.INIT_CHECKPOINT):
         save(run.INIT_CHECKPOINT)  # the weights it starts from: the untrained baseline of eval and Explore
     if main and pos.step == 0 and monitor.enabled and not run.untrained_path.is_file():
@@ -176,6 +180,8 @@ def _fit(
             untrained = epoch_metrics(trainer.method, data, trainer.spec, config, device)
         run.save_json(UNTRAINED_FILE, {"step": 0, **untrained})  # the plots' "untrained" reference level
         trainer.method.train()
+    if main and pos.step == 0 and best.enabled:
+        best.update(read_json_object(run.untrained_path) or {}, 0)  # the start itself may be the best
 
     # ---- loop --------------------------------------------------------------------------------------------------
     if main:
@@ -189,7 +195,7 @@ def _fit(
     status = "finished"
     trainer.method.train()
     try:
-        while pos.step < total_steps and not out_of_time:
+        while pos.step < total_steps and not out_of_time and not best.stop_now(device):
             order = _epoch_order(n_images, config.train.seed, pos.epoch)
             while pos.epoch_step < steps_per_epoch and pos.step < total_steps:
                 if world == 1 and wait_while_paused(reporter, clock):  # pausing is the app's, on one process
@@ -226,10 +232,11 @@ def _fit(
                 due = monitor.due(pos.epoch) and overheads.allows(pos.time_s, "monitor")
                 measure = monitor.enabled and (last or due)
                 with overheads.measure("monitor", clock, active=measure):
-                    monitor.end_epoch(pos.epoch, pos.step, epoch_losses, pos.time_s, measure)
+                    best.update(monitor.end_epoch(pos.epoch, pos.step, epoch_losses, pos.time_s, measure), pos.step)
                 pos.epoch, pos.epoch_step, epoch_losses = pos.epoch + 1, 0, []
                 checkpoints.after_epoch(pos.epoch, clock.elapsed())
         message = f"time budget of {budget:g} s reached" if out_of_time else f"finished {pos.step} steps"
+        message = best.stop_message(pos.step) if best.stopped else "; ".join(filter(None, [message, best.message()]))
     except Cancelled:
         status, message = "stopped", f"stopped by the user at step {pos.step}; resume to continue"
     except (TrainingError, torch.OutOfMemoryError) as exc:
@@ -243,12 +250,12 @@ def _fit(
         raise TrainingError(text) from None
     if status == "finished" and pos.epoch_step > 0 and monitor.enabled:
         # it ended inside an epoch: that epoch's row so far, for the final weights (a resume trims it)
-        monitor.end_epoch(pos.epoch, pos.step, epoch_losses, pos.time_s, measure=True)
+        best.update(monitor.end_epoch(pos.epoch, pos.step, epoch_losses, pos.time_s, measure=True), pos.step)
     previewer.maybe(max(pos.epoch + (pos.epoch_step > 0), 1), clock.elapsed(), force=True)  # the final weights
     checkpoints.now(clock.elapsed())
     pos.time_s = clock.elapsed()  # all of it, the final monitor pass, preview and checkpoint included
     if main:
-        run.set_status(status, step=pos.step, message=message, loss=loss, time_s=pos.time_s)
+        run.set_status(status, step=pos.step, message=message, loss=loss, time_s=pos.time_s, **best.summary())
     run.close()
     reporter.message(f"Run {status}: {message}.")
     return FitResult(run.path, status, pos.step, pos.epoch, pos.time_s, loss, message, data)
@@ -258,14 +265,18 @@ def _fit(
 
 
 def _write_run_files(
-    run: RunDir | None, run_dir: str | Path, config: ExperimentConfig, data: ImageSet, main: bool
+    run: RunDir | None, run_dir: str | Path, config: ExperimentConfig, data: ImageSet, main: bool, reporter: Reporter
 ) -> RunDir:
-    """The run folder, created (or, resumed, its config updated: stop criteria may have been extended), with the
-    scan report of the data it trains on. Only the main process writes; the others wait until it has."""
+    """The run folder, created (with the images it starts with), or, resumed, its config updated (stop criteria may
+    have been extended) and the images gone since the start said; then the scan report of the data it trains on.
+    Only the main process writes; the others wait until it has."""
     if main:
         if run is None:
             run = RunDir.create(run_dir, config)
+            record_start_images(run, data.report.root, data.report.paths)
         else:
+            if gone := images_gone_message(run, data.report.root, data.report.paths):
+                reporter.message(gone)
             run.save_config(config)
         run.save_json(SCAN_REPORT_FILE, data.report.to_dict())
     dist.barrier()
@@ -297,16 +308,17 @@ def _image_pool(data: ImageSet, device: torch.device) -> torch.Tensor:
     return data.images.to(device) if on_device else data.images
 
 
-def _resume(run: RunDir, trainer: Trainer, device: torch.device, reporter: Reporter) -> _Position:
+def _resume(run: RunDir, trainer: Trainer, device: torch.device, reporter: Reporter) -> tuple[_Position, dict | None]:
+    """Where the run's last checkpoint is, and its `best` record (engine/checkpoints.py BestCheckpoint)."""
     if not run.has_checkpoint():
         reporter.message("The run has no checkpoint yet; starting it from the beginning.")
-        return _Position()
+        return _Position(), None
     state = run.load_checkpoint(map_location=device)
     check_resume_config(ExperimentConfig.from_dict(state["config"]), trainer.config, run.path)
     trainer.load_state_dict(state)
     pos = _Position(**state["position"])
     reporter.message(f"Resuming at step {pos.step} (epoch {pos.epoch + 1}).")
-    return pos
+    return pos, state.get("best")
 
 
 def _log_step(

@@ -19,6 +19,9 @@ import numpy as np
 from workbench.engine.runs import RESUMABLE_STATUSES, STEP_FIELDS, RunDir, read_json_object
 
 TAIL_BYTES = 16_384  # how much of a CSV log's end a summary reads: enough for its last rows, whatever its length
+# run.json's record of a fine-tune's `best` checkpoint (engine/checkpoints.py BestCheckpoint.summary: best_step and
+# best_<metric>, the classifier's metric being its held-out accuracy, holdout_acc)
+BEST_STEP, BEST_HOLDOUT = "best_step", "best_holdout_acc"
 
 
 @dataclass
@@ -36,6 +39,8 @@ class RunSummary:
     loss: float | None  # run.json's loss, else the last complete row's
     knn: float | None  # the last knn_top1 of epochs.csv
     images_per_s: float | None = None  # the median speed of the last logged steps (what an estimate can rely on)
+    best_holdout: float | None = None  # a fine-tune's best held-out accuracy (its `best` checkpoint), from run.json
+    best_step: int | None = None  # the step of that checkpoint
     config: dict[str, Any] = field(default_factory=dict)  # config.json as saved (not validated)
 
     @property
@@ -82,6 +87,7 @@ def read_summary(path: str | Path) -> RunSummary | None:
         knn=knn if knn is not None else _last_number(epochs, "knn_top1"),  # runs before the rename: knn_top1
         config=config,
         images_per_s=_median_number(metrics, "images_per_s"),
+        **_best(status),
     )
 
 
@@ -194,6 +200,16 @@ def _median_number(rows: list[dict[str, str]], column: str) -> float | None:
             continue
     values = [v for v in values if v > 0 and v == v and v != float("inf")]
     return float(np.median(values)) if values else None
+
+
+def _best(status: dict[str, Any]) -> dict[str, Any]:
+    """{best_holdout, best_step} from run.json when it records both as numbers (a finished or stopped fine-tune
+    with a held-out split), else {}."""
+    value, step = status.get(BEST_HOLDOUT), status.get(BEST_STEP)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, step))
+    if not numbers or not 0 <= value <= 1 or step < 0:
+        return {}
+    return {"best_holdout": float(value), "best_step": int(step)}
 
 
 def _int(value: Any) -> int:

@@ -32,6 +32,13 @@ class RunColumn:
     numeric: bool = False  # right-aligned
 
 
+def _best_cell(run: RunSummary) -> str:
+    """A fine-tune's best held-out accuracy and the step of that checkpoint ("87.5% at step 120"); "" otherwise."""
+    if run.best_holdout is None or run.best_step is None:
+        return ""
+    return f"{run.best_holdout:.1%} at step {run.best_step:,}"
+
+
 RUN_COLUMNS = (
     RunColumn("Run", lambda r: r.name),
     RunColumn("Date", lambda r: r.date),
@@ -42,6 +49,7 @@ RUN_COLUMNS = (
     RunColumn("Step", lambda r: f"{r.step:,}", numeric=True),
     RunColumn("Final loss", lambda r: "" if r.loss is None else f"{r.loss:.4f}", numeric=True),
     RunColumn("kNN (train split)", lambda r: "" if r.knn is None else f"{r.knn:.1%}", numeric=True),
+    RunColumn("Best held-out", _best_cell, numeric=True),  # a fine-tune's `best` checkpoint
 )
 
 

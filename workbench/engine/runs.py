@@ -5,7 +5,8 @@ Layout:
     RUN/run.json           status (running, stopped, finished, failed), step, a human message
     RUN/metrics.csv        one row per step: step, epoch, loss, lr, images_per_s, time_s, then method values
     RUN/epochs.csv         one row per epoch: epoch, step, time_s, loss, then epoch-level values
-    RUN/scan_report.json   what the data scan found and skipped
+    RUN/scan_report.json   what the data scan found and skipped (rewritten at each resume)
+    RUN/start_images.json  the images the run started with: count and digest (engine/run_images.py)
     RUN/preview.png        a generative method's latest reconstructions / samples
     RUN/checkpoints/last.pt and periodic epoch-NNNN.pt / time-NNNNNNs.pt snapshots
     RUN/checkpoints/init.pt the weights the run started from (written before the first step): the untrained baseline
@@ -48,6 +49,7 @@ STATUS_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
 EPOCHS_FILE = "epochs.csv"
 SCAN_REPORT_FILE = "scan_report.json"
+START_IMAGES_FILE = "start_images.json"  # written once, at the start (engine/run_images.py)
 PREVIEW_FILE = "preview.png"
 UNTRAINED_FILE = "untrained.json"
 LABELS_FILE = "labels.csv"  # the labels given in Explore or by hand (results/labels.py reads and writes it)

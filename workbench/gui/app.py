@@ -45,6 +45,7 @@ from workbench.gui.help import open_guide, show_shortcuts
 from workbench.gui.train_view import TrainView
 from workbench.gui.widgets.banner import Banner
 from workbench.gui.widgets.elided_label import ElidedLabel
+from workbench.gui.widgets.memory_status import MemoryStatus
 from workbench.gui.worker import TaskRunner, TaskState, active_threads, closing
 
 ORGANIZATION, APPLICATION = APP_ORGANIZATION, APP_NAME  # Qt's settings and data folders are named by them
@@ -107,6 +108,8 @@ class MainWindow(QMainWindow):
         self.folder_status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.statusBar().addWidget(self.status_text, 3)
         self.statusBar().addPermanentWidget(self.folder_status, 1)
+        self.memory_status = MemoryStatus()  # what the app holds: large folders make it matter
+        self.statusBar().addPermanentWidget(self.memory_status)
         self._status_timer = QTimer(self, singleShot=True)
         self._status_timer.timeout.connect(self.status_text.clear)
         self.about_runner = TaskRunner(self)
@@ -206,6 +209,8 @@ class MainWindow(QMainWindow):
         train_size.valueChanged.connect(size.setValue)
         # Explore shows a run picked in Train, and by default the run just trained.
         self.train_view.explore_requested.connect(self.explore_run)
+        # A run fine-tuned in Explore shows in Train's runs list (as it starts and when it ends).
+        self.explore_view.finetune.runs_changed.connect(lambda _run: self.train_view.refresh_runs())
         self.tabs.currentChanged.connect(self._workspace_changed)
 
     def _restore(self, data: str | Path | None) -> None:
@@ -323,6 +328,7 @@ class MainWindow(QMainWindow):
             self.train_view.shutdown()  # a clean stop: the run keeps a checkpoint and stays resumable
             self.explore_view.shutdown()
             self.about_runner.shutdown()
+            self.memory_status.shutdown()
         super().closeEvent(event)
 
 

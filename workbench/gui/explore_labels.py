@@ -1,8 +1,9 @@
 """Labels in the Explore workspace: the Labels and Predictions tabs (widgets/labels_panel.py, predictions_table.py)
 wired to a LabelSet (results/labels.py) for the embeddings on the map. Labels are saved with the run (RUN/labels.csv
 for its training folder, a file per other folder) a moment after each change, off the GUI thread; propagation
-(analysis/fewshot.py), suggestions and the exports (results/curate.py) run on background tasks, cancellable with the
-workspace's Cancel button.
+(analysis/fewshot.py), suggestions and the exports (gui/explore_label_exports.py) run on background tasks,
+cancellable with the workspace's Cancel button. `show_predictions` shows any predictions for every image (a
+propagation's, or a fine-tuned run's: gui/explore_finetune.py) in the table, on the map and for the exports.
 
 The map is coloured here, directly on the scatter and the legend, by labels, predictions or confidence; choosing a
 colour mode in the workspace's own box takes over again.
@@ -17,9 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog
 
 from workbench.errors import WorkbenchError
+from workbench.gui.explore_label_exports import LabelExports
 from workbench.gui.signals import emit
 from workbench.gui.widgets.labels_panel import LabelsPanel
 from workbench.gui.widgets.legend import UNLABELLED, categorical_colours, sequential_colours
@@ -39,11 +40,11 @@ SUGGESTION_COUNT = 50
 SAVE_DELAY_MS = 300
 
 
-class ExploreLabels(QObject):
+class ExploreLabels(LabelExports, QObject):
     """Attach to an ExploreView: adds the Labels tab; `shutdown()` saves what is pending and waits for its tasks."""
 
     changed = Signal(str)  # one sentence on what changed
-    propagated = Signal(int)  # rows predicted
+    propagated = Signal(int)  # rows predicted (shown by show_predictions)
     suggested = Signal(int)  # suggestions shown
     saved = Signal(str)  # the labels file written
     exported = Signal(str)  # the predictions file or the curated folder written
@@ -292,11 +293,14 @@ class ExploreLabels(QObject):
                 should_stop=state.should_stop,
             )
 
-        self.runner.start(work, lambda result: self._on_propagated(emb, names, ids, result))
+        self.runner.start(work, lambda result: self.show_predictions(emb, names, ids, result))
 
-    def _on_propagated(self, emb: Embedding, names: list[str], ids: np.ndarray, result: Propagation) -> None:
+    def show_predictions(self, emb: Embedding, names: list[str], ids: np.ndarray, result: Propagation) -> bool:
+        """Show `result`, a prediction for every image of `emb` (class ids into `names`; `ids` the user's labels as
+        ids into `names`, -1 none): the Predictions tab, the map coloured by it, and what the exports and the
+        "least certain" suggestions use. False (nothing shown) when other embeddings are on the map meanwhile."""
         if emb is not self.emb:
-            return  # other embeddings meanwhile
+            return False
         self.prediction, self.prediction_names = result, names
         self.show_colouring("prediction")
         self.table.set_predictions(emb.paths, names, result.predicted, result.confidence, ids)
@@ -306,6 +310,7 @@ class ExploreLabels(QObject):
             f"Predicted a label for all {len(emb):,} images; mean confidence {result.confidence.mean():.2f}.",
         )
         emit(self.propagated, len(result.predicted))
+        return True
 
     def suggest(self, kind: str = "diverse") -> None:
         if self.labels is None or self.emb is None:
@@ -342,59 +347,3 @@ class ExploreLabels(QObject):
             texts.append(f"{emb.paths[row]}{guess}")
         self.panel.set_suggestions(rows.tolist(), texts)
         emit(self.suggested, len(rows))
-
-    # ---- exports --------------------------------------------------------------------------------------------
-    def _choose_predictions(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.panel, "Save the predictions", "predictions.csv", "CSV (*.csv)")
-        if path:
-            self.export_predictions(Path(path))
-
-    def _choose_curated(self, link: bool, selected_only: bool) -> None:
-        folder = QFileDialog.getExistingDirectory(self.panel, "A new or empty folder for the curated dataset")
-        if folder:
-            self.export_curated(Path(folder), link, self.view.scatter.selected_rows() if selected_only else None)
-
-    def export_predictions(self, path: Path) -> None:
-        if self.prediction is None or self.labels is None:
-            return
-        emb, p, names = self.emb, self.prediction, self.prediction_names
-        user = [self.labels.label_of(i) for i in range(len(emb))]
-
-        def work(state):
-            from workbench.results.curate import write_predictions
-
-            return write_predictions(path, emb.paths, names, p.predicted, p.confidence, user, image_root=emb.root)
-
-        self.export_runner.start(work, lambda out: self._on_exported(f"Wrote the predictions to {out}.", out))
-
-    def export_curated(self, folder: Path, link: bool = False, rows: np.ndarray | None = None) -> None:
-        """The labelled images (or the selected `rows`, unlabelled ones under 'unlabelled') as folder/label/file."""
-        if self.labels is None:
-            return
-        if rows is None:
-            items = [(e.path, e.label) for e in self.labels.entries()]
-        else:
-            items = [(self.emb.paths[r], self.labels.label_of(r) or "unlabelled") for r in np.asarray(rows).tolist()]
-        if not items:
-            what = "Label" if rows is None else "Select"
-            emit(self.view.failed, f"{what} some images first; the curated dataset holds them.")
-            return
-        emb = self.emb
-
-        def work(state):
-            from workbench.results.curate import curate_dataset
-
-            state.message(f"Writing {len(items):,} images …")
-            return curate_dataset(
-                emb.root, items, folder, link=link, progress=state.progress, should_stop=state.should_stop
-            )
-
-        def done(result) -> None:
-            skipped = f"; {len(result.skipped)} missing images skipped" if result.skipped else ""
-            self._on_exported(f"Wrote {result.written:,} images to {result.out}{skipped}.", result.out)
-
-        self.export_runner.start(work, done)
-
-    def _on_exported(self, sentence: str, out: Path) -> None:
-        emit(self.view.status, sentence)
-        emit(self.exported, str(out))

@@ -32,6 +32,7 @@ class MapData:
     emb: Embedding
     xy: np.ndarray  # float32 (N, 2), the PCA map
     encoder: str = ""  # what represents the images, e.g. "small-cnn, stage3-grid representation (2048-d)"
+    rows_by_path: dict[str, int] = field(default_factory=dict, repr=False)  # for Find (built off the GUI thread)
     _unit: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -66,7 +67,9 @@ def prepare_map(emb: Embedding, state: TaskState) -> MapData:
     state.message(f"Projecting {len(emb):,} embeddings (PCA) …")
     xy = quick_map(emb.features)
     state.check()
-    return MapData(emb, xy)
+    import workbench.results.finetune  # noqa: F401 - the Fine-tune panel reads its defaults with the map: import here
+
+    return MapData(emb, xy, rows_by_path={p: i for i, p in enumerate(emb.paths)})
 
 
 def load_map(run_dir: Path, folder: Path | None, mode: str, device: str, state: TaskState) -> MapData:

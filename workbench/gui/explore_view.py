@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, Q
 from workbench.data.scan import ScanReport
 from workbench.gui import explore_tasks as tasks
 from workbench.gui.explore_exports import ExportActions
+from workbench.gui.explore_finetune import ExploreFinetune
 from workbench.gui.explore_labels import ExploreLabels
 from workbench.gui.explore_tasks import Colouring, MapData
 from workbench.gui.signals import emit
@@ -115,6 +116,7 @@ class ExploreView(ExportActions, QWidget):
         self._umap_timer.timeout.connect(self.start_umap)
         self._connect()
         self.labels = ExploreLabels(self)  # the Labels tab: label, undo, propagate, suggest, export
+        self.finetune = ExploreFinetune(self)  # the Fine-tune tab: a new run from the labels, predict with it
         c.set_busy(False)
 
     def _connect(self) -> None:
@@ -197,7 +199,7 @@ class ExploreView(ExportActions, QWidget):
         self.umap.stop()  # a running fit is abandoned at once, so the cancelled UMAP task returns promptly
         for runner in runners:
             runner.shutdown()
-        for part in (self.neighbours, self.selection, self.duplicates, self.labels):
+        for part in (self.finetune, self.neighbours, self.selection, self.duplicates, self.labels):
             part.shutdown()
         self.hover.shutdown()
 
@@ -225,7 +227,7 @@ class ExploreView(ExportActions, QWidget):
         self.scatter.select(np.zeros(len(emb), dtype=bool))
         self.neighbours.clear()
         self.controls.search.set_names(emb.paths)
-        self._rows_by_path = {p: i for i, p in enumerate(emb.paths)}
+        self._rows_by_path = data.rows_by_path
         if data.encoder:
             self.controls.set_encoder(data.encoder)
         self.duplicates.clear()

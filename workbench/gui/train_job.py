@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,16 @@ class _Thread(QThread):
 class TrainingJob:
     """fit(config, run_dir) on a QThread; cancel() asks for a clean stop (checkpoint written, run resumable)."""
 
-    def __init__(self, config: ExperimentConfig, run_dir: Path, resume: bool = False):
-        self.config, self.run_dir, self.resume = config, Path(run_dir), resume
+    def __init__(
+        self,
+        config: ExperimentConfig | None,
+        run_dir: Path,
+        resume: bool = False,
+        target: Callable[[TrainingJob], Any] | None = None,
+    ):
+        """`target(job)` -> FitResult replaces fit(config, run_dir) when given (a fine-tune: finetune() with this
+        job as its reporter); a resumed fine-tuned run resumes through finetune(resume=True) by itself."""
+        self.config, self.run_dir, self.resume, self._target = config, Path(run_dir), resume, target
         self.buffer = StepBuffer()
         self.result: Any = None  # the FitResult (finished or stopped)
         self.error: str | None = None  # one sentence when the run failed
@@ -115,9 +124,16 @@ class TrainingJob:
         from workbench.results.embeddings import embed_after_training
 
         try:
-            self.result = fit(self.config, self.run_dir, reporter=self, resume=self.resume)
-            if self.result.status == "finished":  # the images it decoded, embedded: Explore opens the run at once
-                embed_after_training(self.result.run_dir, self.result.images, self)
+            if self._target is not None:
+                self.result = self._target(self)
+            elif self.resume and self.config.method.name == "classifier":  # a fine-tuned run: its labels, its split
+                from workbench.results.finetune import finetune
+
+                self.result = finetune(None, None, self.run_dir, resume=True, reporter=self)
+            else:
+                self.result = fit(self.config, self.run_dir, reporter=self, resume=self.resume)
+                if self.result.status == "finished":  # the images it decoded, embedded: Explore opens the run at once
+                    embed_after_training(self.result.run_dir, self.result.images, self)
             self.result.images = None  # not kept alive with the result
         except Cancelled:  # stopped while the images were being read: there is no run to resume yet
             pass

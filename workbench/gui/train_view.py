@@ -22,10 +22,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workbench.augment.spec import AugmentSpec, preset
 from workbench.config import DataConfig, ExperimentConfig
-from workbench.engine.run_summary import list_runs, read_loss_curve
 from workbench.engine.run_table import default_runs_dir  # one runs folder for the app and `workbench runs`
 from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
+from workbench.gui.run_listing import Overlays, RunListing
 from workbench.gui.signals import emit
 from workbench.gui.train_job import TrainingJob
 from workbench.gui.train_tasks import Catalog, load_catalog, new_run_dir, progress_line
@@ -86,6 +86,7 @@ class TrainView(QWidget):
         self.samples = SamplePreview()  # generative methods: reconstructions / samples, live
         self.display = RunDisplay(self.curves, self.samples, self.progress, self.health)
         self.runs_panel = RunsPanel(self.runs_dir)
+        self.listing, self.overlays = RunListing(), Overlays(self.curves)  # refreshed at every epoch: changes read
         self.runs = self.runs_panel.list
         self.runs.selection_changed.connect(self._runs_selected)
         self.runs_panel.refresh_button.clicked.connect(self.refresh_runs)
@@ -179,7 +180,8 @@ class TrainView(QWidget):
                 if self.is_following() and Path(resume_dir) == self.followed:
                     raise WorkbenchError(f"Run '{Path(resume_dir).name}' is followed here: stop following it first.")
                 config = RunDir.open(resume_dir).load_config()
-                self.form.set_config(config)
+                if config.method.name != "classifier":  # a fine-tune resumes as one (TrainingJob), the form kept
+                    self.form.set_config(config)
                 run_dir, resume = Path(resume_dir), True
             else:
                 config = self.config()
@@ -251,7 +253,7 @@ class TrainView(QWidget):
             if kind == "message":
                 emit(self.status, value)
             elif kind == "progress" and not self._listed:  # reading images, before the first step
-                self._load_progress(*value)
+                self.display.set_progress(value[1], value[0], f"reading images {value[0]:,}/{value[1]:,}")
         buffer = self.job.buffer
         steps, epochs = self.display.draw(buffer, self.run_dir)
         if epochs:  # the running run's row: step, loss and kNN so far
@@ -262,7 +264,10 @@ class TrainView(QWidget):
             self.runs.select(self.run_dir)
         if buffer.last is not None and steps:
             self.display.set_progress(*progress_line(buffer.last, self._budget, self._paused))
-        self.curves.redraw()
+        if self.job.finished:  # the run is over: its last points on every plot now
+            self.curves.redraw()
+        else:  # one plot per pass of the event loop while training competes for the CPU
+            self.curves.redraw_staggered()
         if self.job.finished and not self._job_done:  # the thread's result is in: report it once
             self.job.wait(10.0)  # fit() has returned; the thread is ending (never drop a running QThread)
             self._job_done = True
@@ -333,9 +338,6 @@ class TrainView(QWidget):
         self._update_buttons()
         self.refresh_estimate()
 
-    def _load_progress(self, done: int, total: int) -> None:
-        self.display.set_progress(total, done, f"reading images {done:,}/{total:,}")
-
     def _failed(self, text: str) -> None:
         emit(self.failed, text)
         self.progress.setFormat("failed: see the message at the top")
@@ -370,14 +372,14 @@ class TrainView(QWidget):
         )
 
     def refresh_runs(self) -> None:
-        self.runs.set_runs(list_runs(self.runs_dir))
+        self.runs.set_runs(self.listing.list(self.runs_dir))
         if not self.is_training():
             self.refresh_estimate()
 
     def _runs_selected(self, paths: list[Path]) -> None:
         # The live (or last) run is drawn in full; the other selected runs are overlaid as EMA lines.
         shown = (self.followed,) if self.followed is not None else (self.run_dir,)
-        self.curves.set_overlays({p.name: read_loss_curve(p) for p in paths if p not in shown})
+        self.overlays.show([p for p in paths if p not in shown])
         if not self.is_training() and self.followed is None:
             self.samples.load_run(paths[0] if len(paths) == 1 else self.run_dir)
         self._update_buttons()

@@ -166,22 +166,27 @@ class _Runnable(QRunnable):
         self._fn, self._state, self._signals = fn, state, signals
 
     def run(self) -> None:
-        s = self._signals
         try:
             if self._state.should_stop():  # cancelled while queued: do nothing
                 raise Cancelled("cancelled before start")
             result = self._fn(self._state)
         except Cancelled:
-            emit(s.cancelled)
+            self._send("cancelled")
         except BaseException as exc:  # noqa: BLE001 - every error reaches the user, nothing fails silently
-            emit(s.failed, failure_sentence(exc))
+            self._send("failed", failure_sentence(exc))
         else:
             if self._state.should_stop():
-                emit(s.cancelled)
+                self._send("cancelled")
             else:
-                emit(s.done, result)
+                self._send("done", result)
         finally:
-            emit(s.finished)
+            self._send("finished")
+
+    def _send(self, name: str, *args: Any) -> None:
+        # A task that outlived its window's close budget ends after the window (and its signal carrier) is gone:
+        # then there is nobody left to tell.
+        if shiboken6.isValid(self._signals):
+            emit(getattr(self._signals, name), *args)
 
 
 class Task:

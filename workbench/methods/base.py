@@ -157,6 +157,11 @@ class Method(nn.Module):
         torch.no_grad(); `spec` is the training augment spec (for its normalisation). Default: none."""
         return {}
 
+    def selection(self) -> tuple[str, int] | None:
+        """(a `monitor_values` key whose highest value marks the weights to keep as the run's `best` checkpoint, the
+        monitor passes without improvement before fit() stops early; 0: never). Default: None, no best checkpoint."""
+        return None
+
     def optimizer_groups(self) -> list[tuple[list[nn.Parameter], float]]:
         """(parameters, learning-rate scale) pairs for the optimizer; parameters with requires_grad=False are never
         optimised. Default: every trainable parameter at the scheduled learning rate."""

@@ -15,7 +15,10 @@ choices. results/finetune.py prepares what it needs and calls fit():
   features of the training images ("LP-FT", Kumar et al. 2022: a random head's first gradients would wreck the
   pretrained features before it has learned anything);
 - the encoder learns at `finetune.backbone_lr_scale` (default 0.1) times the head's rate, so the pretrained features
-  move less than the head (discriminative learning rates, Howard & Ruder 2018, ULMFiT).
+  move less than the head (discriminative learning rates, Howard & Ruder 2018, ULMFiT);
+- with a few labels end-to-end training soon overfits (measured: below its own starting probe after a minute), so
+  `selection()` has fit() keep the weights of the best held-out accuracy as checkpoint `best` (the start, the probe
+  itself, included) and stop after `finetune.patience` passes without improvement (engine/checkpoints.py).
 The head's size comes from `finetune.classes` in the config, so a checkpoint rebuilds from the config alone.
 """
 
@@ -69,6 +72,7 @@ class Classifier(Method):
             )
         self.classes = list(finetune.classes)
         self.backbone_lr_scale = finetune.backbone_lr_scale
+        self.patience = finetune.patience
         self.representation = encoder.resolve_representation("auto")
         self.head = nn.Linear(encoder.representation_dim(self.representation), len(self.classes))
         # the training images' class ids, looked up by dataset index each step; not saved (the labels file is)
@@ -159,6 +163,11 @@ class Classifier(Method):
         finally:
             self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, len(self.classes))
+
+    def selection(self) -> tuple[str, int] | None:
+        """Keep the weights of the best held-out accuracy (checkpoint `best`) and stop after `finetune.patience`
+        passes without a better one; none without a held-out split."""
+        return (HOLDOUT_ACC, self.patience) if self._holdout is not None else None
 
     def monitor_values(self, spec: Any) -> dict[str, float]:
         if self._holdout is None:

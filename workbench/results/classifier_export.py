@@ -32,7 +32,12 @@ CLASSIFIER_STEM = "classifier"
 
 
 def export_classifier(
-    run_dir: str | Path, out_dir: str | Path, *, onnx: bool = False, image_root: Path | None = None
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    onnx: bool = False,
+    image_root: Path | None = None,
+    checkpoint: str | None = None,
 ) -> dict[str, Path]:
     """Write the fine-tuned run's classifier; returns {"classifier": path, "classifier_torchscript": path
     [, "classifier_onnx": path]}. ConfigError when the run is not a fine-tune; ExportError (one sentence) when onnx
@@ -41,7 +46,7 @@ def export_classifier(
 
     from workbench.results.predict import load_classifier
 
-    config, method = load_classifier(run_dir, device="cpu")
+    config, method = load_classifier(run_dir, checkpoint, device="cpu")  # None: its best checkpoint, if kept
     method = method.float().eval()
     if onnx and not onnx_available():
         raise ExportError(ONNX_MISSING)

@@ -258,9 +258,10 @@ def export_encoder(
     onnx: bool = False,
     torchvision: bool = False,
     image_root: Path | None = None,
+    checkpoint: str = "last",
 ) -> dict[str, Path]:
-    """Write the run's encoder for downstream use; returns {"state_dict": path, "torchscript": path[, "onnx": path]
-    [, "torchvision": path[, "timm": path]]}.
+    """Write the run's encoder (from `checkpoint`, e.g. a fine-tune's "best") for downstream use; returns
+    {"state_dict": path, "torchscript": path[, "onnx": path][, "torchvision": path[, "timm": path]]}.
 
     torchvision=True (resnet18/34/50, vit-tiny) adds `<stem>.torchvision.pt`, the backbone's state dict under
     torchvision's names, and for the ViT `<stem>.timm.pt` under timm's (interop.py; docs/encoders.md).
@@ -273,7 +274,7 @@ def export_encoder(
 
     from workbench.results.evaluate import load_encoder
 
-    config, encoder = load_encoder(run_dir, device="cpu", trained=trained)
+    config, encoder = load_encoder(run_dir, checkpoint, device="cpu", trained=trained)
     encoder = encoder.float().eval()
     if torchvision:
         from workbench.results.interop import check_torchvision_counterpart

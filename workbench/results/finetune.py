@@ -7,6 +7,10 @@ into a training and a held-out part (stratified, seeded: the same split on every
 tenth of the head's learning rate) with fit() itself. So it reports what any run reports, through the same code:
 metrics.csv (loss, train_acc), epochs.csv (holdout_acc at the monitor's passes), TensorBoard, the reporter's
 progress; it checkpoints by the same policy, holds the same lock and resumes the same way (`resume=True`).
+With a few labels end-to-end training soon overfits, so fit() also keeps the weights of the best held-out accuracy
+as checkpoint `best` (the start, the LP-FT probe, measured at step 0 too) and stops after `finetune.patience`
+passes without improvement (the classifier's `selection()`, engine/checkpoints.py BestCheckpoint); run.json records
+`best_step` and `best_holdout_acc`. A resume of a run that stopped early does not train again.
 
 The new run records where it came from: `finetune.parent` (the SSL run), `finetune.labels` (the file given) and
 `finetune.classes` in its config.json, and RUN/labels.csv, a copy of the labels file, which a resume reads (the
@@ -39,6 +43,7 @@ CLASSIFIER = "classifier"
 DEFAULT_STEPS = 300  # when neither steps nor a time budget is given
 DEFAULT_LR = 1e-3  # the head's peak rate (AdamW); the encoder's is finetune.backbone_lr_scale times it
 DEFAULT_BATCH = 64
+DEFAULT_PATIENCE = FinetuneConfig.patience  # held-out passes without improvement before an early stop
 MANY_EPOCHS = 1_000_000  # epochs of a few labels are a step or two: the steps or the time budget end the run
 
 
@@ -59,13 +64,16 @@ def finetune(
     seed: int = 0,
     device: str | None = None,
     start: str = "last",
+    patience: int = DEFAULT_PATIENCE,
 ) -> FitResult:
     """Fine-tune the parent run's encoder on `labels_file` (path,label rows relative to the image folder: `data`, by
     default the parent's) in the new run folder `out`; or, with `resume=True`, continue the fine-tuned run `out`
     (`parent`, `labels_file` and `data` are then read from it; steps / time budget / device may change).
     Stops after `steps` optimizer steps or `time_budget_s` seconds (default DEFAULT_STEPS steps). `start` is the
     parent's checkpoint the encoder starts from: "last", or "init" for its untrained weights (training from scratch,
-    the baseline that shows what self-supervision bought)."""
+    the baseline that shows what self-supervision bought). The weights of the best held-out accuracy (the start, the
+    linear probe, included) are kept as checkpoint `best`, what `predict` and `export` use; it stops early after
+    `patience` held-out measurements without improvement (0: never)."""
     reporter = reporter or NullReporter()
     if resume:
         return _resume(out, steps, time_budget_s, device, reporter)
@@ -87,6 +95,7 @@ def finetune(
             classes=labels.names,
             backbone_lr_scale=backbone_lr_scale,
             holdout_fraction=holdout_fraction,
+            patience=patience,
         ),
         root,
         steps=steps,

@@ -1,9 +1,10 @@
 """A fine-tuned run applied to a folder: one predicted class and its confidence per image, and the predictions CSV.
 
-`predict(run, folder)` rebuilds the run's classifier (encoder + head, methods/classifier.py) from its last
-checkpoint, decodes the folder at the run's resolution (the decode cache, never a file in the folder) and scores
-every readable image prepared as training prepares it (resize, normalise, no augmentation). Confidence is the
-softmax probability of the predicted class.
+`predict(run, folder)` rebuilds the run's classifier (encoder + head, methods/classifier.py) from its `best`
+checkpoint (the weights of the best held-out accuracy, kept by fit(): engine/checkpoints.py), or its `last` one when
+it has no best (no held-out split) or `checkpoint="last"` is asked for, decodes the folder at the run's resolution
+(the decode cache, never a file in the folder) and scores every readable image prepared as training prepares it
+(resize, normalise, no augmentation). Confidence is the softmax probability of the predicted class.
 
 `save_predictions_csv` writes `path,predicted,confidence,user_label` (user_label: the image's label in a labels
 file, if any), atomically and never inside the image folder.
@@ -16,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.engine.checkpoints import BestCheckpoint
 from workbench.engine.report import NullReporter, Reporter
 from workbench.engine.runs import RunDir
 from workbench.errors import ConfigError
 from workbench.results.curate import PREDICTION_COLUMNS, write_predictions
+
+BEST = BestCheckpoint.NAME
 
 
 @dataclass
@@ -30,13 +34,21 @@ class Predictions:
     confidence: np.ndarray  # float32 (N,): softmax probability of the predicted class
     probabilities: np.ndarray  # float32 (N, K)
     class_names: list[str]
+    checkpoint: str = "last"  # the run's checkpoint that predicted
 
     def __len__(self) -> int:
         return len(self.paths)
 
 
-def load_classifier(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu"):
-    """(config, the run's Classifier in eval mode on `device`); ConfigError when the run is not a fine-tune."""
+def default_checkpoint(run: RunDir) -> str:
+    """The checkpoint a user gets from a fine-tuned run: `best` when fit() kept one, else `last`."""
+    return BEST if run.has_checkpoint(BEST) else "last"
+
+
+def load_classifier(run_dir: str | Path, checkpoint: str | None = None, device: str = "cpu"):
+    """(config, the run's Classifier in eval mode on `device`) from `checkpoint` (None: `default_checkpoint`, the
+    best one when there is one); ConfigError when the run is not a fine-tune. The method's `checkpoint` attribute
+    names the one loaded."""
     import torch
 
     from workbench.engine.devices import resolve_device
@@ -50,23 +62,31 @@ def load_classifier(run_dir: str | Path, checkpoint: str = "last", device: str =
             f"'{run.path}' is a {config.method.name} run, not a fine-tuned one; fine-tune it first with "
             "`workbench finetune RUN --labels labels.csv --out RUN2`."
         )
+    checkpoint = checkpoint or default_checkpoint(run)
     state = run.load_checkpoint(checkpoint)
     with torch.random.fork_rng(devices=[]):  # building draws initial weights; the caller's generator must not move
         method = build_method(config)
     method.load_state_dict(state["model"])
+    method.checkpoint = checkpoint
     return config, method.to(resolve_device(device)).eval()
 
 
 def predict(
-    run_dir: str | Path, folder: str | Path, *, device: str = "auto", reporter: Reporter | None = None
+    run_dir: str | Path,
+    folder: str | Path,
+    *,
+    device: str = "auto",
+    reporter: Reporter | None = None,
+    checkpoint: str | None = None,
 ) -> Predictions:
-    """The fine-tuned run's class and confidence for every readable image of `folder` (sub-folders included)."""
+    """The fine-tuned run's class and confidence for every readable image of `folder` (sub-folders included), by its
+    `checkpoint` (None: the best one when there is one, else the last)."""
     from workbench.engine.fit import load_data
 
     reporter = reporter or NullReporter()
-    config, method = load_classifier(run_dir, device=device)
+    config, method = load_classifier(run_dir, checkpoint, device=device)
     images = load_data(config, reporter, folder)
-    reporter.message(f"Predicting {len(images)} images ...")
+    reporter.message(f"Predicting {len(images)} images with checkpoint '{method.checkpoint}' ...")
     probabilities = method.predict(images.images, config.augment).numpy().astype(np.float32)
     best = probabilities.argmax(axis=1) if len(images) else np.zeros(0, dtype=np.int64)
     names = list(method.classes)
@@ -77,6 +97,7 @@ def predict(
         confidence=probabilities[np.arange(len(best)), best].astype(np.float32),
         probabilities=probabilities,
         class_names=names,
+        checkpoint=method.checkpoint,
     )
 
 
@@ -96,4 +117,12 @@ def save_predictions_csv(
     return write_predictions(path, predictions.paths, names, predicted, predictions.confidence, user, image_root=root)
 
 
-__all__ = ["PREDICTION_COLUMNS", "Predictions", "load_classifier", "predict", "save_predictions_csv"]
+__all__ = [
+    "BEST",
+    "PREDICTION_COLUMNS",
+    "Predictions",
+    "default_checkpoint",
+    "load_classifier",
+    "predict",
+    "save_predictions_csv",
+]

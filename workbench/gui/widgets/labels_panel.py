@@ -1,6 +1,7 @@
 """The Explore workspace's Labels tab: name the selection, the clicked point or its cluster; undo and redo; colour by
 labels, predictions or confidence; propagate the labels; suggestions of what to label next (a click jumps there);
-the predictions table and a curated dataset. Widgets and signals only: gui/explore_labels.py does the work."""
+the predictions table and a curated dataset (optionally with the predicted labels at least as confident as asked).
+Widgets and signals only: gui/explore_labels.py does the work."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -27,6 +29,7 @@ SUGGESTIONS = {
     "diverse": "Spread over the map (k-center greedy)",
 }
 NAME_HINT = "class name: type a new one or pick one"
+DEFAULT_MIN_CONFIDENCE = 0.9  # the curated dataset's predicted labels: only the confident ones
 
 
 class LabelsPanel(QWidget):
@@ -42,7 +45,7 @@ class LabelsPanel(QWidget):
     suggest_requested = Signal(str)  # a key of SUGGESTIONS
     jump = Signal(int)  # a suggested row was clicked
     predictions_requested = Signal()
-    curate_requested = Signal(bool, bool)  # hard links?, the selection only?
+    curate_requested = Signal(bool, bool, object)  # hard links?, the selection only?, min. confidence or None
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -107,14 +110,30 @@ class LabelsPanel(QWidget):
         self.curate.setToolTip("The labelled images as label/file in a new folder, with a manifest.")
         self.selected_only = QCheckBox("Selection only")
         self.selected_only.setToolTip(
-            "The selected images (unlabelled ones under 'unlabelled'), not every labelled one."
+            "The selected images, not every labelled one: unlabelled ones under 'unlabelled', or, with predicted "
+            "labels included, by their prediction when confident enough."
         )
         self.link = QCheckBox("Hard links")
         self.link.setToolTip("No extra space, but a link is the original file: editing one edits the other.")
+        self.include_predicted = QCheckBox("Include predicted labels with confidence ≥")
+        self.include_predicted.setToolTip(
+            "The curated dataset also holds every unlabelled image whose predicted label (Propagate, or a fine-tuned "
+            "model's) is at least this confident; the less confident ones are left out. Your labels always win."
+        )
+        self.min_confidence = QDoubleSpinBox()
+        self.min_confidence.setRange(0.0, 1.0)
+        self.min_confidence.setDecimals(2)
+        self.min_confidence.setSingleStep(0.05)
+        self.min_confidence.setValue(DEFAULT_MIN_CONFIDENCE)
         export = QGroupBox("Take away")
-        row3 = QHBoxLayout(export)
-        for widget in (self.predictions, self.curate, self.selected_only, self.link):
-            row3.addWidget(widget)
+        grid3 = QGridLayout(export)
+        for col, widget in enumerate((self.predictions, self.curate, self.selected_only, self.link)):
+            grid3.addWidget(widget, 0, col)
+        with_predicted = QHBoxLayout()
+        with_predicted.addWidget(self.include_predicted)
+        with_predicted.addWidget(self.min_confidence)
+        with_predicted.addStretch(1)
+        grid3.addLayout(with_predicted, 1, 0, 1, 4)
 
         layout = QVBoxLayout(self)
         for box in (edit, learn, nextbox, export):
@@ -138,11 +157,21 @@ class LabelsPanel(QWidget):
         self.suggest.clicked.connect(lambda: emit(self.suggest_requested, self.suggest_kind.currentData()))
         self.predictions.clicked.connect(lambda: emit(self.predictions_requested))
         self.curate.clicked.connect(
-            lambda: emit(self.curate_requested, self.link.isChecked(), self.selected_only.isChecked())
+            lambda: emit(self.curate_requested, self.link.isChecked(), self.selected_only.isChecked(), self.threshold())
         )
+        self.include_predicted.toggled.connect(lambda _on: self._enable_threshold())
 
     def label_text(self) -> str:
         return self.name.currentText()
+
+    def threshold(self) -> float | None:
+        """The curated dataset's minimum confidence for predicted labels; None: the user's labels only."""
+        if not (self.include_predicted.isEnabled() and self.include_predicted.isChecked()):
+            return None
+        return float(self.min_confidence.value())
+
+    def _enable_threshold(self) -> None:
+        self.min_confidence.setEnabled(self.include_predicted.isEnabled() and self.include_predicted.isChecked())
 
     def set_names(self, names: list[str], counts: dict[str, int]) -> None:
         """The known class names (for the name box) and the summary line with their counts."""
@@ -172,8 +201,9 @@ class LabelsPanel(QWidget):
         self.label_cluster.setEnabled(cluster)
         self.undo.setEnabled(can_undo)
         self.redo.setEnabled(can_redo)
-        for widget in (self.colour_prediction, self.colour_confidence, self.predictions):
+        for widget in (self.colour_prediction, self.colour_confidence, self.predictions, self.include_predicted):
             widget.setEnabled(predicted)
+        self._enable_threshold()
         if not predicted and self.suggest_kind.currentData() == "uncertain":
             self.suggest_kind.setToolTip("Propagate first: the margin comes from the predictions.")
 

@@ -146,7 +146,7 @@ class RunFollowing(QObject):
             self.samples.set_png(update.preview, update.name)
         if update.untrained is not None:
             self.curves.set_untrained(update.untrained)
-        self.curves.redraw()
+        self.curves.redraw_staggered()  # one plot per pass of the event loop
         total = update.total_steps
         self.progress.setRange(0, max(total or 1, 1))
         self.progress.setValue(min(update.step, total) if total else 0)

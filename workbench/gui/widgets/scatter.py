@@ -139,7 +139,7 @@ class ScatterMap(pg.PlotWidget):
         else:
             self.shown_rows = None
             self.level = "points"
-            self.points.setData(x=self._x, y=self._y)
+            self.points.set_xy(self._x, self._y)
             if self._brushes and len(self.groups) == n:  # new coordinates, same points: keep their colours
                 self.points.set_brushes(self.groups, self._brushes)
             if not self.visible.all():

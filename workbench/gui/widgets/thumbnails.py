@@ -27,6 +27,7 @@ from workbench.gui.worker import make_pool
 THUMB_SIZE = 72  # pixels; decoded square (shorter side resized, centre crop)
 CACHE_ITEMS = 3000  # ~3000 * 72*72*4 bytes = 62 MB at most
 IN_FLIGHT = 4  # decodes queued or running at once
+LAYOUT_BATCH = 500  # grid items laid out per slice of the GUI thread
 EMPTY_HINT = "Drop a folder of images here, or use File → Open Folder… (Ctrl+O)."
 
 
@@ -155,6 +156,10 @@ class ThumbnailModel(QAbstractListModel):
     def cached_rows(self) -> list[int]:
         return [r for r in map(self.row_of, self._cache) if r >= 0]
 
+    def busy(self) -> bool:
+        """True while thumbnails are queued or decoding."""
+        return bool(self._pending or self._in_flight)
+
     def failure(self, row: int) -> str | None:
         return self._failed.get(self.image_index(row))
 
@@ -238,8 +243,10 @@ class ThumbnailView(QListView):
         self.setUniformItemSizes(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
-        self.setLayoutMode(QListView.LayoutMode.Batched)  # lays out 100,000 items without freezing
-        self.setBatchSize(2000)
+        # Lays out 100,000 items without freezing. IconMode asks the (Python) model for each item's index: a batch
+        # of LAYOUT_BATCH keeps each slice of that short even while a scan or the checks compete for the GIL.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(LAYOUT_BATCH)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSpacing(4)
