@@ -65,7 +65,8 @@ def short(message: str, root: Path) -> str:
     return re.sub(r"-\d+/", "-N/", message.replace(str(root), "…"))
 
 
-def kill_rows(rows, data: Path, work: Path, kills: int, seed: int, reference: Path) -> None:
+def kill_rows(rows, data: Path, work: Path, kills: int, seed: int, reference: Path) -> int:
+    """One run killed up to `kills` times and resumed to its end; the kills made (fewer when it finished first)."""
     config = killing.kill_config(data, max_steps=24)
     out = work / f"killed-{seed}"
     tally = killing.kill_loop(config, out, kills, seed=seed, max_delay_s=0.5)
@@ -79,6 +80,7 @@ def kill_rows(rows, data: Path, work: Path, kills: int, seed: int, reference: Pa
     if tally.stale_locks:
         row.messages.add("Took over the lock of run '…' left by pid P on host H, which stopped without releasing it")
     print(f"  kill loop {seed}: {tally}", flush=True)
+    return sum(tally.kills.values())
 
 
 class AtStep(NullReporter):
@@ -196,10 +198,16 @@ def folder_rows(rows, data: Path, work: Path, reference: Path, repeats: int, rng
         row = rows["run folder deleted"]
         row.injected += 1
         try:
-            fit(config, out, reporter=AtStep(rng.randint(1, 20), lambda o=out: shutil.rmtree(o)))
+            fit(config, out, reporter=AtStep(rng.randint(1, 20), lambda o=out: delete_folder(o)))
         except WorkbenchError as exc:
             row.messages.add(short(str(exc), work))
             row.recovered += not out.exists()  # a clean stop that leaves no half run folder behind
+
+
+def delete_folder(folder: Path) -> None:
+    """rmtree until the folder is gone: the TensorBoard writer's thread may add a file while it runs."""
+    while folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _train_forever(config, out):
@@ -283,6 +291,54 @@ def symlink_rows(rows, data: Path, work: Path) -> None:
     row.bytes_lost += sum(p.stat().st_size for p in data.rglob("e.*"))
 
 
+def run_link_rows(rows, data: Path, work: Path) -> None:
+    """A run folder that is, or holds, a link into the image folder: refused before anything is written."""
+    from workbench.errors import OutsideImageFolderError
+
+    def image_bytes() -> dict[str, bytes]:
+        return {p.relative_to(data).as_posix(): p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+
+    before = image_bytes()
+    config = killing.kill_config(data, max_steps=2)
+    row = rows["run folder linked into the image folder"]
+    linked_run = work / "linked-run"
+    linked_run.symlink_to(data / "circle", target_is_directory=True)
+    inside = work / "run-with-link"
+    fit(config, inside)
+    shutil.rmtree(inside / "checkpoints")
+    (inside / "checkpoints").symlink_to(data, target_is_directory=True)
+    for out, resume in ((linked_run, False), (inside, True), (work / "run-new-link", False)):
+        if out.name == "run-new-link":
+            out.mkdir()
+            (out / "metrics.csv").symlink_to(data / "metrics.csv")  # dangling: training would create it there
+        row.injected += 1
+        try:
+            fit(config, out, resume=resume)
+        except OutsideImageFolderError as exc:
+            row.recovered += 1
+            row.messages.add(short(str(exc), work))
+    after = image_bytes()
+    row.bytes_lost += sum(len(v) for k, v in after.items() if before.get(k) != v)
+
+
+def images_gone_rows(rows, data: Path, work: Path) -> None:
+    """Images deleted between a stop and a resume: the resume says how many are gone and trains on."""
+    folder = shutil.copytree(data, work / "images-gone")
+    out = work / "run-images-gone"
+    fit(killing.kill_config(folder, max_steps=2), out)
+    for path in sorted(folder.rglob("*.png"))[:3]:
+        path.unlink()
+    seen: list[str] = []
+    reporter = NullReporter()
+    reporter.message = seen.append
+    row = rows["images deleted before a resume"]
+    row.injected += 1
+    result = fit(killing.kill_config(folder, max_steps=4), out, resume=True, reporter=reporter)
+    said = [m for m in seen if "are gone; training goes on with" in m]
+    row.recovered += bool(said) and result.status == "finished" and result.step == 4
+    row.messages.update(short(m, work) for m in said)
+
+
 def images_rows(rows, data: Path, work: Path, reference: Path) -> None:
     from tests.faults.test_images_change import damage
     from workbench.results.embeddings import compute_embeddings
@@ -344,14 +400,18 @@ def main() -> None:
         data = write_class_folder(work / "images", per_class=8, size=16)
         reference = work / "reference"
         fit(killing.kill_config(data, max_steps=24), reference)
-        for seed in range(0, (args.kills + 9) // 10):
-            kill_rows(rows, data, work, min(10, args.kills - 10 * seed), seed, reference)
+        killed, seed = 0, 0
+        while killed < args.kills and seed <= args.kills:  # a run may finish before its last kill: another takes the rest
+            killed += kill_rows(rows, data, work, min(10, args.kills - killed), seed, reference)
+            seed += 1
         disk_full_rows(rows, data, work, reference, args.repeats, rng)
         cache_and_export_rows(rows, data, work, reference)
         folder_rows(rows, data, work, reference, args.repeats, rng)
         writers_rows(rows, data, work)
         hostile_rows(rows, data, work)
         symlink_rows(rows, data, work)
+        run_link_rows(rows, data, work)
+        images_gone_rows(rows, data, work)
         images_rows(rows, data, work, reference)
     print("\n| fault | injected | recovered | bytes lost |")
     print("|---|---:|---:|---:|")

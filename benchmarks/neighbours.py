@@ -18,6 +18,19 @@ recall@10 >= 0.95.
     .venv/bin/python benchmarks/neighbours.py [--rows 100000,1000000] [--dim 128,512] [--k 16] [--sample 20000]
     .venv/bin/python benchmarks/neighbours.py --rows 3000 --dim 32 --sample 500   # a smoke run (exact path)
     --exact-max-rows N moves the exact/approximate threshold (0: pynndescent at any size).
+    --no-reduce: wide rows (graph.REDUCE_ABOVE_DIM) go to NN-descent in full, not as principal components. The
+    synthetic rows are isotropic clusters, the worst case for principal components (20,000 x 512: recall@10 0.665
+    reduced, 0.998 not): their --dim 512 figures say little about real encoder features; --features does.
+
+Real features (--features FILE.npy[,FILE2.npy]: float32 (N, D) files, e.g. RUN/embeddings/*.features.npy, which
+`workbench embed` and Explore cache; several are stacked): the exact graph (torch) is the reference, then for each
+--widths entry pynndescent forced at any size: "full" (no reduction) or P principal components, timed by stage
+(reduce_s: axes + projection, descent_s, rerank_s), with the recall@10 of NN-descent's own order in P dimensions
+(recall_before_rerank) and after re-ranking its first --rerank candidates by their exact full-width cosine
+(recall_at_10; the app re-ranks all 49), and the largest difference between the graph's distances and the exact
+cosine distances of its pairs (max_distance_error). One JSON line per width and re-rank count.
+
+    .venv/bin/python benchmarks/neighbours.py --features RUN/embeddings/trained-...features.npy --widths full,128,64
 """
 
 from __future__ import annotations
@@ -111,6 +124,7 @@ def measure(rows: int, dim: int, k: int, sample: int, clusters: int, exact_max_r
         "dim": dim,
         "k": int(indices.shape[1]),
         "path": "exact" if exact else "pynndescent",
+        "searched_dim": dim if exact else graphs.reduced_dim(dim),
         "compile_s": round(compile_s, 2),
         "graph_s": round(graph_s, 2),
         "peak_rss_mb": round(peak_mb),
@@ -126,6 +140,82 @@ def measure(rows: int, dim: int, k: int, sample: int, clusters: int, exact_max_r
     }
 
 
+def _reduction_off() -> None:
+    from workbench.analysis import graph as graphs
+
+    graphs.REDUCE_ABOVE_DIM = 1 << 30
+
+
+def load_features(files: list[str]) -> np.ndarray:
+    """The rows of the .npy files, stacked (a single file stays memory-mapped, as the app reads its cache)."""
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise SystemExit(f"--features: no such file: {', '.join(missing)}.")
+    parts = [np.load(f, mmap_mode="r") for f in files]
+    if any(p.ndim != 2 or p.shape[1] != parts[0].shape[1] for p in parts):
+        raise SystemExit("--features: every file must hold a 2-D (N, D) array of the same width D.")
+    return parts[0] if len(parts) == 1 else np.concatenate(parts).astype(np.float32)
+
+
+def measure_features(files: list[str], widths: list[str], reranks: list[int], k: int, seed: int = 0) -> list[dict]:
+    """Recall@10 and time of the approximate graph of real features at each width and number of candidates
+    re-ranked, against the exact graph."""
+    from workbench.analysis import graph as graphs
+    from workbench.analysis import graph_reduce
+    from workbench.analysis.neighbours import knn_graph
+
+    x = load_features(files)
+    n, d = x.shape
+    k = min(k, n - 1)
+    t = time.perf_counter()
+    truth_idx, _ = knn_graph(x, k)
+    exact_s = time.perf_counter() - t
+    graphs.build_graph(np.ascontiguousarray(x[:3000]), k, exact_max_rows=0)  # numba compile, untimed
+    unit = graph_reduce.normalize_rows(x)
+    lines = []
+    for w in widths:
+        p = d if w == "full" else min(int(w), d)
+        columns = min(max(k, graphs.MIN_DESCENT_NEIGHBOURS - 1), n - 1) if p < d else k
+        t = time.perf_counter()
+        data = x
+        if p < d:
+            data = graph_reduce.project(x, graph_reduce.principal_axes(x, p, seed=seed))
+        reduce_s = time.perf_counter() - t
+        t = time.perf_counter()
+        found_idx, found_dist = graphs._descent(data, columns, seed)
+        descent_s = time.perf_counter() - t
+        before = graphs.recall_at(found_idx, truth_idx, 10)
+        for rerank in reranks if p < d else [0]:
+            t = time.perf_counter()
+            idx, dist = found_idx, found_dist
+            if p < d:
+                idx, dist = graph_reduce.rerank(x, found_idx[:, : max(k, min(rerank, columns))], k)
+            rerank_s = time.perf_counter() - t
+            true_dist = np.concatenate(  # in chunks: unit[idx] whole would be N x k x D
+                [1.0 - np.einsum("nd,nkd->nk", unit[a : a + 512], unit[idx[a : a + 512, :k]]) for a in range(0, n, 512)]
+            )
+            lines.append(
+                {
+                    "features": ",".join(Path(f).name for f in files),
+                    "rows": n,
+                    "dim": d,
+                    "width": w,
+                    "k": k,
+                    "reranked": max(k, min(rerank, columns)) if p < d else 0,
+                    "exact_s": round(exact_s, 2),
+                    "reduce_s": round(reduce_s, 2),
+                    "descent_s": round(descent_s, 2),
+                    "rerank_s": round(rerank_s, 2),
+                    "approx_s": round(reduce_s + descent_s + rerank_s, 2),
+                    "recall_before_rerank": round(before, 4),
+                    "recall_at_10": round(graphs.recall_at(idx, truth_idx, 10), 4),
+                    "max_distance_error": float(np.abs(dist[:, :k] - true_dist).max()),
+                    "cpus": os.cpu_count(),
+                }
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="100000,1000000", help="comma-separated row counts")
@@ -134,8 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=20_000, help="rows whose exact neighbours give the recall")
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--exact-max-rows", type=int, default=None, help="default: analysis.graph.is_exact decides")
+    parser.add_argument("--no-reduce", action="store_true", help="no principal-component reduction of wide rows")
+    parser.add_argument("--features", default="", help="comma-separated float32 (N, D) .npy files: real features")
+    parser.add_argument("--widths", default="full,256,128,64,32", help="with --features: 'full' or P components")
+    parser.add_argument("--rerank", default="16,24,32,49", help="with --features: candidates re-ranked in full")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # one configuration, this process
     args = parser.parse_args(argv)
+    if args.features:
+        reranks = [int(r) for r in args.rerank.split(",")]
+        for line in measure_features(args.features.split(","), args.widths.split(","), reranks, args.k):
+            print(json.dumps(line), flush=True)
+        return 0
+    if args.no_reduce:
+        _reduction_off()
     rows = [int(r) for r in args.rows.split(",")]
     dims = [int(d) for d in args.dim.split(",")]
     if args.single:
@@ -148,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, __file__, "--single", f"--rows={n}", f"--dim={d}", f"--k={args.k}"]
             cmd += [f"--sample={args.sample}", f"--clusters={args.clusters}"]
             cmd += [] if args.exact_max_rows is None else [f"--exact-max-rows={args.exact_max_rows}"]
+            cmd += ["--no-reduce"] if args.no_reduce else []
             done = subprocess.run(cmd, capture_output=True, text=True)  # a fresh process: its own peak memory
             line = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
             if line:
