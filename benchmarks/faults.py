@@ -401,7 +401,8 @@ def main() -> None:
         reference = work / "reference"
         fit(killing.kill_config(data, max_steps=24), reference)
         killed, seed = 0, 0
-        while killed < args.kills and seed <= args.kills:  # a run may finish before its last kill: another takes the rest
+        # a run may finish before its last kill: another run takes the rest
+        while killed < args.kills and seed <= args.kills:
             killed += kill_rows(rows, data, work, min(10, args.kills - killed), seed, reference)
             seed += 1
         disk_full_rows(rows, data, work, reference, args.repeats, rng)
