@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.2, help="labels held out to choose the best weights")
     parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE, help="early stop (0: never)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, help="the head's peak learning rate (default: finetune.DEFAULT_LR)")
+    parser.add_argument("--backbone-scale", type=float, default=0.1, help="the encoder's rate relative to the head's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, help="work folder (default: a temporary folder)")
@@ -116,9 +118,9 @@ def main() -> None:
         labels = write_labels_csv(work / f"labels-{tag}.csv", train, rows)
         result: dict = {"regime": name, "n_labels": int(len(rows)), "budget_s": args.budget, "seed": args.seed}
         common = {"data": args.data / "train", "time_budget_s": args.budget, "holdout_fraction": args.holdout}
-        common |= {"patience": args.patience}
+        common |= {"patience": args.patience} | ({"lr": args.lr} if args.lr else {})
         common |= {"batch_size": args.batch_size, "seed": args.seed, "device": device}
-        for key, start, scale in (("finetune", "last", 0.1), ("scratch", "init", 1.0)):
+        for key, start, scale in (("finetune", "last", args.backbone_scale), ("scratch", "init", 1.0)):
             out = work / f"{key}-{tag}"
             started = time.perf_counter()
             fitted = finetune(run, labels, out, start=start, backbone_lr_scale=scale, **common)

@@ -63,9 +63,12 @@ def test_a_fine_tune_is_a_new_run_next_to_its_parent_and_predicts_every_image(qt
     assert [int(r["step"]) for r in metrics] == [1, 2, 3, 4] and _status(out)["status"] == "finished"
     holdout = [float(r["holdout_acc"]) for r in _rows(out / "epochs.csv") if r.get("holdout_acc")]
     assert holdout and all(0.0 <= a <= 1.0 for a in holdout)
-    # the curves drew what the run logged: the loss of every step, the held-out accuracy of every measured pass
+    # the curves drew what the run logged: the loss of every step, the held-out accuracy of the start (epoch 0,
+    # untrained.json: the level to beat) and of every measured pass
+    start = json.loads((out / "untrained.json").read_text())["holdout_acc"]
     np.testing.assert_allclose(ft.panel.loss.y, [float(r["loss"]) for r in metrics], rtol=1e-5)
-    np.testing.assert_allclose(ft.panel.accuracy.y, holdout, rtol=1e-5)
+    np.testing.assert_allclose(ft.panel.accuracy.y, [start, *holdout], rtol=1e-5)
+    assert ft.panel.accuracy.x[0] == 0
     assert ft.panel.output.text() == "small-run-finetune-2"  # the next one never overwrites this one
 
     with qtbot.waitSignal(ft.predicted, timeout=TIMEOUT) as predicted:

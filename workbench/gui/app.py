@@ -11,6 +11,7 @@ benchmarks/first_paint.py observes the first paint from outside (an application 
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -334,6 +335,9 @@ class MainWindow(QMainWindow):
 
 def run_app(data: str | None = None) -> int:
     """Create the application, show the main window on `data` (or the last folder) and run the event loop."""
+    # A crash in a native library (Qt, torch, numba) then leaves every thread's Python stack on stderr: a bug report
+    # can say where it happened.
+    faulthandler.enable()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

@@ -175,6 +175,15 @@ class ExploreFinetune(QObject):
             self.panel.cancel.setEnabled(False)
             self.panel.set_message("Stopping after the current step…")
 
+    def _show_start_accuracy(self) -> None:
+        """The held-out accuracy of the starting weights (the probe start: fit() measures it before step 1, into
+        untrained.json), drawn at epoch 0: the level the fine-tune has to beat. A small file, read once."""
+        from workbench.engine.runs import RunDir, read_json_object
+
+        start = read_json_object(RunDir(self.out).untrained_path).get(HOLDOUT_ACC)
+        if isinstance(start, (int, float)) and np.isfinite(start):
+            self.panel.add_passes(np.array([0.0]), np.array([float(start)]))
+
     def flush(self) -> None:
         """Drain the job (GUI thread, every REDRAW_MS): messages, steps, passes; notice the end once."""
         job = self.job
@@ -197,6 +206,7 @@ class ExploreFinetune(QObject):
             if not self._listed:  # the run folder exists and trains: the Train workspace can list it
                 self._listed = True
                 emit(self.runs_changed, self.out)
+                self._show_start_accuracy()
         self.panel.redraw()
         if finished and not self._done:
             job.wait(10.0)  # fit() has returned; the thread is ending

@@ -119,7 +119,7 @@ class FinetunePanel(QWidget):
         self.message.setWordWrap(True)
 
         self.loss_plot = _plot("Loss", "step")
-        self.acc_plot = _plot("Held-out accuracy", "pass")
+        self.acc_plot = _plot("Held-out accuracy", "epoch (0: the start)")
         self.acc_plot.setYRange(0.0, 1.0)
         self.acc_plot.enableAutoRange(axis="y", enable=False)
         self.loss = _Curve(self.loss_plot, "#1f77b4")
