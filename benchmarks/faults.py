@@ -305,12 +305,12 @@ def run_link_rows(rows, data: Path, work: Path) -> None:
     linked_run.symlink_to(data / "circle", target_is_directory=True)
     inside = work / "run-with-link"
     fit(config, inside)
-    shutil.rmtree(inside / "checkpoints")
-    (inside / "checkpoints").symlink_to(data, target_is_directory=True)
+    shutil.rmtree(RunDir(inside).checkpoints)
+    RunDir(inside).checkpoints.symlink_to(data, target_is_directory=True)
     for out, resume in ((linked_run, False), (inside, True), (work / "run-new-link", False)):
         if out.name == "run-new-link":
             out.mkdir()
-            (out / "metrics.csv").symlink_to(data / "metrics.csv")  # dangling: training would create it there
+            RunDir(out).metrics_path.symlink_to(data / runs.METRICS_FILE)  # dangling: training would create it there
         row.injected += 1
         try:
             fit(config, out, resume=resume)

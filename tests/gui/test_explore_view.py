@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.conftest import write_class_folder
 from tests.gui.conftest import assert_no_work_left
+from tests.gui.pictures import plot_picture
 from tests.results.test_embeddings import make_run
 from workbench.analysis.clusters import kmeans_clusters
 from workbench.data import demo_dataset_path
@@ -435,15 +436,7 @@ def test_shared_style_scatter_draws_what_pyqtgraph_draws(qtbot):
     brushes = [QBrush(QColor(c)) for c in ("#1f77b4", "#ff7f0e", "#2ca02c")]
 
     def picture(item) -> QImage:
-        widget = pg.PlotWidget(background="w")
-        qtbot.addWidget(widget)
-        widget.resize(300, 300)
-        widget.show()
-        qtbot.waitExposed(widget)
-        widget.addItem(item)
-        widget.getViewBox().setRange(xRange=(0, 100), yRange=(0, 100), padding=0)
-        QApplication.processEvents()
-        return widget.grab().toImage()
+        return plot_picture(qtbot, item)
 
     reference = pg.ScatterPlotItem(pxMode=True, size=6, pen=None)
     reference.setData(x=xy[:, 0], y=xy[:, 1])

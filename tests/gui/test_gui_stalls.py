@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QBrush, QColor, QImage
-from PySide6.QtWidgets import QApplication, QGraphicsItem
+from PySide6.QtWidgets import QGraphicsItem
 
+from tests.gui.pictures import plot_picture
 from workbench.gui import explore_tasks as tasks
 from workbench.gui.widgets.scatter import ScatterMap
 from workbench.gui.widgets.scatter_items import SharedStyleScatter
@@ -20,15 +21,7 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 
 
 def _picture(qtbot, item) -> QImage:
-    widget = pg.PlotWidget(background="w")
-    qtbot.addWidget(widget)
-    widget.resize(300, 300)
-    widget.show()
-    qtbot.waitExposed(widget)
-    widget.addItem(item)
-    widget.getViewBox().setRange(xRange=(0, 100), yRange=(0, 100), padding=0)
-    QApplication.processEvents()
-    return widget.grab().toImage()
+    return plot_picture(qtbot, item)
 
 
 def _points(n: int = 400):
