@@ -83,7 +83,7 @@ def test_prepare_map_finds_every_path_row(tmp_path: Path):
 
 
 def test_flush_leaves_every_row_in_the_file(tmp_path: Path):
-    from workbench.results.embedding_store import flush
+    from workbench.files import flush_memmap as flush
 
     rows = np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)
     array = np.lib.format.open_memmap(tmp_path / "rows.npy", mode="w+", dtype=np.float32, shape=rows.shape)

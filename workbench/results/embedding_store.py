@@ -29,7 +29,6 @@ import errno
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.errors import Cancelled, DataError, WriteError
-from workbench.files import atomic_write_bytes, atomic_write_text, ensure_outside, write_error
+from workbench.files import atomic_write_bytes, atomic_write_text, ensure_outside, flush_memmap
 
 if TYPE_CHECKING:
     import torch
@@ -332,26 +331,6 @@ def _resume(partial_path: Path, record_path: Path, n: int) -> tuple[np.ndarray |
         return None, 0, {}
 
 
-def flush(array: np.ndarray) -> None:
-    """Write a memory map's rows to disk. numpy's flush is mmap.flush, whose msync holds the GIL for as long as the
-    disk takes (~0.1 s for 80 MB, over a second on a busy disk: the window froze while embeddings were written).
-    On Linux, msync(MS_SYNC) of a shared file mapping is an fsync of the file (the mapped pages are its page cache),
-    and os.fsync releases the GIL; elsewhere numpy's flush."""
-    filename = getattr(array, "filename", None)
-    if not sys.platform.startswith("linux") or filename is None:
-        if hasattr(array, "flush"):
-            array.flush()
-        return
-    try:
-        fd = os.open(filename, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:  # e.g. no space for the dirty pages: the cache is skipped, as for any failed write
-        raise write_error(filename, exc) from None
-
-
 def _record(array: np.ndarray | None, record_path: Path | None, n: int, done: int, failed: dict[int, str]) -> None:
     """Flush the rows to disk first, then say how far they go: a crash in between only loses work."""
     if record_path is None:  # nothing to resume from
@@ -360,7 +339,7 @@ def _record(array: np.ndarray | None, record_path: Path | None, n: int, done: in
         if failed:  # only unreadable files so far: nothing to keep but those
             record_path.unlink(missing_ok=True)
         return
-    flush(array)
+    flush_memmap(array)
     text = json.dumps({"n": n, "d": int(array.shape[1]), "done": done, "failed": sorted(failed.items())})
     atomic_write_text(record_path, text)
 
@@ -370,7 +349,7 @@ def _finalise(array: np.ndarray, folder: Path, stem: str, kept: list[int], centr
     chunk from it into a temporary name first, so it appears whole or not at all."""
     final = folder / f"{stem}{FEATURES}"
     if not centre and len(kept) == len(array):
-        flush(array)
+        flush_memmap(array)
         os.replace(folder / f"{stem}{PARTIAL}", final)
         return final
     idx = np.asarray(kept, dtype=np.int64)
@@ -384,7 +363,7 @@ def _finalise(array: np.ndarray, folder: Path, stem: str, kept: list[int], centr
     out = np.lib.format.open_memmap(tmp, "w+", np.float32, (len(idx), array.shape[1]))
     for s in range(0, len(idx), step):
         out[s : s + step] = array[idx[s : s + step]] - mean.astype(np.float32)
-    flush(out)
+    flush_memmap(out)
     del out
     os.replace(tmp, final)
     return final
