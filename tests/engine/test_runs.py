@@ -299,13 +299,13 @@ def _string_literals(tree: ast.AST) -> list[ast.Constant]:
     ]
 
 
-def test_only_runs_py_knows_the_run_folder_file_names():
-    """`run / "config.json"`, `"checkpoints/last.pt"` or f"{run}/metrics.csv" outside engine/runs.py would let a
+def test_only_run_files_py_knows_the_run_folder_file_names():
+    """`run / "config.json"`, `"checkpoints/last.pt"` or f"{run}/metrics.csv" outside engine/run_files.py would let a
     second, diverging idea of the run layout grow; RunDir's paths and the readers here are the one way in."""
     offenders = []
     for folder in ("workbench", "benchmarks"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            if path == ROOT / "workbench" / "engine" / "runs.py":
+            if path == ROOT / "workbench" / "engine" / "run_files.py":
                 continue
             for node in _string_literals(ast.parse(path.read_text(encoding="utf-8"))):
                 parts = [p for p in node.value.strip().split("/") if p]

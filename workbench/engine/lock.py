@@ -6,7 +6,7 @@ takes it over at once. Next to it an owner file (pid, host, start time) names th
 on acquiring, tells that the previous holder died without releasing it (a stale lock, reported and replaced).
 
 Only the process that writes the run's files takes it (under torchrun: the main process); readers (the window
-following a run, run_summary.py, Explore) never need it. The file names are engine/runs.py's.
+following a run, run_summary.py, Explore) never need it. The file names are engine/run_files.py's.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.runs import LOCK_FILE, LOCK_OWNER_FILE, read_json_object
+from workbench.engine.run_files import LOCK_FILE, LOCK_OWNER_FILE, read_json_object
 from workbench.errors import RunError
 from workbench.files import atomic_write_text, write_error
 

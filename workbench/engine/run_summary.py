@@ -2,7 +2,7 @@
 with the folder mounted): the runs list's summaries, the per-step curves, and a follower of metrics.csv.
 
 These readers never write and never raise on a damaged or half-written file. They know the run folder only
-through engine/runs.py (its path properties and column names).
+through RunDir (engine/runs.py) and the path properties and column names of engine/run_files.py.
 """
 
 from __future__ import annotations

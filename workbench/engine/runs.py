@@ -1,26 +1,10 @@
-"""A run directory: the resolved config, metrics.csv, the scan report and atomic checkpoints.
+"""A run directory's writer: RunDir creates and reopens a run, saves its config, status and atomic checkpoints,
+and appends its curves (metrics.csv, epochs.csv, the preview and the TensorBoard events).
 
-Layout:
-    RUN/config.json        the resolved ExperimentConfig (enough to reproduce the run)
-    RUN/run.json           status (running, stopped, finished, failed), step, a human message
-    RUN/metrics.csv        one row per step: step, epoch, loss, lr, images_per_s, time_s, then method values
-    RUN/epochs.csv         one row per epoch: epoch, step, time_s, loss, then epoch-level values
-    RUN/scan_report.json   what the data scan found and skipped (rewritten at each resume)
-    RUN/start_images.json  the images the run started with: count and digest (engine/run_images.py)
-    RUN/preview.png        a generative method's latest reconstructions / samples
-    RUN/checkpoints/last.pt and periodic epoch-NNNN.pt / time-NNNNNNs.pt snapshots
-    RUN/checkpoints/init.pt the weights the run started from (written before the first step): the untrained baseline
-    RUN/untrained.json     the per-epoch monitor's values for those initial weights (the plots' "untrained" level)
-    RUN/events.out.tfevents.*  TensorBoard event files of the same curves and previews (engine/tensorboard.py), one
-                           more per resume; in the run folder itself, so TensorBoard names the run by its folder
-    RUN/train.lock, RUN/train.lock.json  the training process's lock and its owner (engine/lock.py)
-    RUN/labels.csv         the user's labels of images: path, label, source (user|folder), time (results/labels.py);
-                           labels-KEY.csv for another folder's images than the run's own
-Every file is replaced atomically (workbench.files), except the CSV logs, which are appended
-and trimmed back to the last checkpoint on resume so curves never hold rows the model has forgotten.
-
-This module is the only code that knows these names; engine/run_summary.py reads runs through them. Nothing here
-imports torch or Qt at module level, so the window can list runs before torch loads.
+The layout, the file names and the readers are engine/run_files.py's; they are re-exported here, where callers
+import them. Every file is replaced atomically (workbench.files), except the CSV logs, which are appended and trimmed
+back to the last checkpoint on resume so curves never hold rows the model has forgotten. Nothing here imports torch
+or Qt at module level, so the window can list runs before torch loads.
 """
 
 from __future__ import annotations
@@ -37,6 +21,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import CONFIG_FORMAT, ExperimentConfig
+from workbench.engine.run_files import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    EPOCHS_FILE,
+    INIT_CHECKPOINT,
+    LABELS_FILE,
+    LOCK_FILE,
+    LOCK_OWNER_FILE,
+    METRICS_COLUMNS,
+    METRICS_FILE,
+    PREVIEW_FILE,
+    SCAN_REPORT_FILE,
+    START_IMAGES_FILE,
+    STATUS_FILE,
+    STEP_FIELDS,
+    UNTRAINED_FILE,
+    RunFiles,
+    read_csv,
+    read_json_object,
+)
 from workbench.engine.tensorboard import PREVIEW_TAG, CurveLog, epoch_scalars, has_event_files, step_scalars
 from workbench.errors import ConfigError, RunError, WriteError
 from workbench.files import atomic_write_bytes, atomic_write_text, is_temporary, write_error
@@ -44,33 +48,38 @@ from workbench.files import atomic_write_bytes, atomic_write_text, is_temporary,
 if TYPE_CHECKING:
     import torch
 
-CONFIG_FILE = "config.json"
-STATUS_FILE = "run.json"
-METRICS_FILE = "metrics.csv"
-EPOCHS_FILE = "epochs.csv"
-SCAN_REPORT_FILE = "scan_report.json"
-START_IMAGES_FILE = "start_images.json"  # written once, at the start (engine/run_images.py)
-PREVIEW_FILE = "preview.png"
-UNTRAINED_FILE = "untrained.json"
-LABELS_FILE = "labels.csv"  # the labels given in Explore or by hand (results/labels.py reads and writes it)
-CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_FORMAT = 1  # the `format` of a checkpoint's dict; a newer one is refused in one sentence
-LOCK_FILE = "train.lock"  # the OS-level lock of the process training the run (engine/lock.py)
-LOCK_OWNER_FILE = "train.lock.json"  # who holds it: pid, host, since (left behind by a killed holder: stale)
-INIT_CHECKPOINT = "init"  # checkpoints/init.pt: the initial weights, what "untrained" means in eval and Explore
-METRICS_COLUMNS = ["step", "epoch", "loss", "lr", "images_per_s", "time_s"]
-STEP_FIELDS = ("step", "loss", "lr", "images_per_s")  # the metrics columns of the per-step curves, in array order
 RESUMABLE_STATUSES = ("stopped", "failed", "running", "created")
+__all__ = [  # the layout's names are re-exported: callers import them from here
+    "CHECKPOINTS_DIR",
+    "CHECKPOINT_FORMAT",
+    "CONFIG_FILE",
+    "EPOCHS_FILE",
+    "INIT_CHECKPOINT",
+    "LABELS_FILE",
+    "LOCK_FILE",
+    "LOCK_OWNER_FILE",
+    "METRICS_COLUMNS",
+    "METRICS_FILE",
+    "PREVIEW_FILE",
+    "RESUMABLE_STATUSES",
+    "SCAN_REPORT_FILE",
+    "START_IMAGES_FILE",
+    "STATUS_FILE",
+    "STEP_FIELDS",
+    "UNTRAINED_FILE",
+    "RunDir",
+    "RunFiles",
+    "read_csv",
+    "read_json_object",
+]
 
 
-class RunDir:
+class RunDir(RunFiles):
     """One training run's folder. Create it with `RunDir.create`, reopen it with `RunDir.open`."""
 
-    INIT_CHECKPOINT = INIT_CHECKPOINT
-
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.checkpoints = self.path / CHECKPOINTS_DIR
+        super().__init__(path)
         self._metrics_file: io.TextIOWrapper | None = None
         self._metrics_writer: Any = None
         self._curves: CurveLog | None = None  # TensorBoard events, opened at the first row this process logs
@@ -81,54 +90,7 @@ class RunDir:
         self._last_step = 0  # the step of the last metrics row: the step a preview is logged at
         self._preview_step = -1
 
-    # ---- the files ------------------------------------------------------------------------------------
-    @property
-    def config_path(self) -> Path:
-        return self.path / CONFIG_FILE
-
-    @property
-    def status_path(self) -> Path:
-        return self.path / STATUS_FILE
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / METRICS_FILE
-
-    @property
-    def epochs_path(self) -> Path:
-        return self.path / EPOCHS_FILE
-
-    @property
-    def scan_report_path(self) -> Path:
-        return self.path / SCAN_REPORT_FILE
-
-    @property
-    def preview_path(self) -> Path:
-        return self.path / PREVIEW_FILE
-
-    @property
-    def untrained_path(self) -> Path:
-        return self.path / UNTRAINED_FILE
-
-    @property
-    def labels_path(self) -> Path:
-        """The labels of the images of the folder the run trained on."""
-        return self.path / LABELS_FILE
-
-    def labels_path_for(self, folder_key: str) -> Path:
-        """The labels of another folder's images, `folder_key` naming that folder (a digest of its path)."""
-        return self.path / LABELS_FILE.replace(".csv", f"-{folder_key}.csv")
-
-    @property
-    def events_dir(self) -> Path:
-        """Where the TensorBoard event files go: the run folder itself (`tensorboard --logdir RUNS` names it so)."""
-        return self.path
-
     # ---- opening -------------------------------------------------------------------------------------
-    @staticmethod
-    def is_run(path: str | Path) -> bool:
-        return (Path(path) / CONFIG_FILE).is_file()
-
     @classmethod
     def create(cls, path: str | Path, config: ExperimentConfig) -> RunDir:
         path = Path(path)
@@ -196,9 +158,6 @@ class RunDir:
         atomic_write_text(self.path / name, json.dumps(data, indent=2) + "\n")
 
     # ---- checkpoints -----------------------------------------------------------------------------------
-    def checkpoint_path(self, name: str = "last") -> Path:
-        return self.checkpoints / f"{name}.pt"
-
     def save_checkpoint(self, state: dict[str, Any], name: str = "last") -> Path:
         import torch  # here, not at the top: listing runs must not load torch
 
@@ -210,9 +169,6 @@ class RunDir:
         if self._curves is not None:
             self._curves.flush()  # a killed run's curves then hold at least every step its checkpoint holds
         return path
-
-    def has_checkpoint(self, name: str = "last") -> bool:
-        return self.checkpoint_path(name).is_file()
 
     def load_checkpoint(self, name: str = "last", map_location: str | torch.device = "cpu") -> dict[str, Any]:
         path = self.checkpoint_path(name)
@@ -374,11 +330,6 @@ class RunDir:
         return kept
 
 
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        return list(csv.DictReader(line.replace("\0", "") for line in f))
-
-
 def _first_line(exc: BaseException) -> str:
     """The first sentence of an exception's message (torch's run to paragraphs)."""
     line = (str(exc).strip().splitlines() or [""])[0]
@@ -396,12 +347,3 @@ def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
-
-
-def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON object file, or {} when it is missing, empty, half-written or not an object."""
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return {}
-    return data if isinstance(data, dict) else {}
