@@ -151,6 +151,9 @@ def main() -> None:
     from workbench.gui.app import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from workbench.gui.gc_policy import install_gui_collector
+
+    install_gui_collector(app)  # as run_app does: garbage is collected on the GUI thread's timer, never on a worker
     work = Path(tempfile.mkdtemp(prefix="gui-jobs-"))
     data = Path(args.data).resolve()
     scan_dir = scan_folder_of(args.files, data, args.scan_folder or work / "scan") if "scan" not in args.skip else None

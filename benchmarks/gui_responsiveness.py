@@ -58,6 +58,20 @@ class StallWatchdog(threading.Thread):
         self.samples = 0
         self.timeline: list[tuple[float, str, tuple[str, ...]]] = []  # (perf_counter, GUI place, other places)
         self.done = threading.Event()
+        self.collections: list[tuple[float, int, float, str]] = []  # (perf_counter, generation, ms, thread) > LATE
+        self._gc_began = 0.0
+        import gc
+
+        gc.callbacks.append(self._gc)  # a collection holds the GIL: no thread (the watchdog included) runs meanwhile
+
+    def _gc(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_began = now
+        elif 1000 * (now - self._gc_began) > WATCHDOG_LATE_MS:
+            self.collections.append(
+                (now, info["generation"], 1000 * (now - self._gc_began), threading.current_thread().name)
+            )
 
     def beat(self) -> None:
         self.last_beat = time.perf_counter()
@@ -95,6 +109,7 @@ class StallWatchdog(threading.Thread):
 
     def report(self, top: int = 8) -> str:
         lines = [f"stall samples: {self.samples} (every {WATCHDOG_EVERY_S * 1e3:g} ms while a beat was late)"]
+        lines += [f"  gc gen {g} {ms:.0f} ms on {name}" for _, g, ms, name in self.collections[-top:]]
         for title, places in (("GUI thread", self.gui_places), ("other threads", self.other_places)):
             lines.append(f"  {title}:")
             lines += [f"    {count:5d}  {place}" for place, count in places.most_common(top)]

@@ -131,23 +131,29 @@ def format_of(path: str) -> str:
 
 
 @dataclass
-class _Found:
-    rel: str  # posix path relative to the root
-    real: str  # the file it is (links resolved), case-normalised where the file system ignores case
-    is_link: bool
+class _Walked:
+    """What the walk found, as flat lists of strings (no object per file: 100,000 small objects would survive into
+    the collector's oldest generation and trigger a full collection, which holds the GIL, on the scan's thread)."""
+
+    rels: list[str] = field(default_factory=list)  # posix paths relative to the root, in walk order
+    reals: list[str] = field(default_factory=list)  # the file each one is (links resolved), case-normalised
+    links: set[int] = field(default_factory=set)  # indices of the symbolic links
 
 
 def _walk(
     root: Path, should_stop: Callable[[], bool] | None, progress: Callable[[int, int], None] | None
-) -> tuple[list[_Found], list[SkippedFile]]:
+) -> tuple[_Walked, list[SkippedFile]]:
     """Image files under root (with the file each one really is), plus unreadable folders and broken links.
 
     Follows symlinked folders, but each real folder is entered at most once, so link loops terminate.
-    One lstat per file, as the old exists() check cost: a link's target is resolved only for links.
+    One lstat per file, as the old exists() check cost: a link's target is resolved only for links. Folders and
+    the files in each are visited in sorted order, so the final sort of the paths finds them (nearly) sorted.
     """
-    found: list[_Found] = []
+    walked = _Walked()
+    rels, reals = walked.rels, walked.reals
     skipped: list[SkippedFile] = []
     visited = {os.path.realpath(root)}
+    normcase, join, lstat, splitext = os.path.normcase, os.path.join, os.lstat, os.path.splitext
 
     def on_error(err: OSError) -> None:
         rel = Path(os.path.relpath(err.filename, root)).as_posix() if err.filename else "."
@@ -157,48 +163,54 @@ def _walk(
         if should_stop is not None and should_stop():
             raise Cancelled("scan cancelled")
         if progress is not None and n_dirs % _PROGRESS_EVERY_DIRS == 0:
-            progress(len(found), 0)  # total unknown while walking
+            progress(len(rels), 0)  # total unknown while walking
         keep = []
         for d in sorted(dirnames):
             if d.startswith("."):
                 continue
-            real = os.path.realpath(os.path.join(dirpath, d))
+            real = os.path.realpath(join(dirpath, d))
             if real in visited:  # a link loop or a second link to the same folder
                 continue
             visited.add(real)
             keep.append(d)
         dirnames[:] = keep  # os.walk descends only into these, in this order
-        rel_dir = Path(os.path.relpath(dirpath, root))
+        rel_dir = Path(os.path.relpath(dirpath, root)).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
         real_dir = os.path.realpath(dirpath)
-        for name in filenames:
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+        for name in sorted(filenames):
+            if name.startswith(".") or splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
-            rel = (rel_dir / name).as_posix()
-            full = os.path.join(dirpath, name)
+            full = join(dirpath, name)
             try:
-                is_link = stat.S_ISLNK(os.lstat(full).st_mode)
+                is_link = stat.S_ISLNK(lstat(full).st_mode)
             except OSError:  # removed while we walk
                 continue
-            if is_link and not os.path.exists(full):  # a symlink whose target is gone
-                skipped.append(SkippedFile(rel, "broken link (the file it points to does not exist)"))
-                continue
-            real = os.path.realpath(full) if is_link else os.path.join(real_dir, name)
-            found.append(_Found(rel, os.path.normcase(real), is_link))
-    return found, skipped
+            if is_link:
+                if not os.path.exists(full):  # a symlink whose target is gone
+                    skipped.append(SkippedFile(prefix + name, "broken link (the file it points to does not exist)"))
+                    continue
+                walked.links.add(len(rels))
+                reals.append(normcase(os.path.realpath(full)))
+            else:
+                reals.append(normcase(join(real_dir, name)))
+            rels.append(prefix + name)
+    return walked, skipped
 
 
-def _split_duplicate_links(found: list[_Found]) -> tuple[list[str], list[DuplicateLink]]:
+def _split_duplicate_links(walked: _Walked) -> tuple[list[str], list[DuplicateLink]]:
     """(one path per real file, the links to a file listed under another name). The copy kept is the real file
     when it is in the folder, else the first link in path order."""
-    by_real: dict[str, list[_Found]] = {}
-    for f in sorted(found, key=lambda f: f.rel):
-        by_real.setdefault(f.real, []).append(f)
-    unique: list[str] = []
-    duplicates: list[DuplicateLink] = []
-    for group in by_real.values():
-        keep = next((f for f in group if not f.is_link), group[0])
-        unique.append(keep.rel)
-        duplicates += [DuplicateLink(f.rel, keep.rel) for f in group if f is not keep]
+    rels, reals, links = walked.rels, walked.reals, walked.links
+    order = sorted(range(len(rels)), key=rels.__getitem__)  # walk order is nearly sorted: cheap
+    if not links:  # no symbolic links: every file is itself (the usual folder)
+        return [rels[i] for i in order], []
+    kept: dict[str, int] = {}  # real file -> index of the copy kept
+    for i in order:
+        k = kept.get(reals[i])
+        if k is None or (k in links and i not in links):  # the first copy, or the first real file after links
+            kept[reals[i]] = i
+    unique = sorted(rels[k] for k in kept.values())
+    duplicates = [DuplicateLink(rels[i], rels[kept[reals[i]]]) for i in order if kept[reals[i]] != i]
     return unique, duplicates
 
 
@@ -235,7 +247,7 @@ def scan_folder(
 
     walked, skipped = _walk(root, should_stop, progress)
     unique, duplicates = _split_duplicate_links(walked)
-    found = [f.rel for f in walked] if keep_duplicate_links else unique
+    found = list(walked.rels) if keep_duplicate_links else unique
     excluded: list[str] = []
     if exclude:
         drop = set(exclude)

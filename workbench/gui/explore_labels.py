@@ -11,7 +11,6 @@ colour mode in the workspace's own box takes over again.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,7 +109,9 @@ class ExploreLabels(LabelExports, QObject):
             return  # a UMAP map of the same embeddings: the labels stay
         self.flush()
         self.emb, self.prediction, self.shown = emb, None, ""
-        self.labels = LabelSet.from_embedding(emb)
+        data = self.view.data  # its LabelSet and labels file were made with the map, on the worker
+        self.labels = data.label_set if data.label_set is not None else LabelSet.from_embedding(emb)
+        data.label_set = None  # used once: the next map of these embeddings starts from what is saved
         path = self.labels_file()
         note = ""
         if path is not None and path.is_file():
@@ -128,18 +129,12 @@ class ExploreLabels(LabelExports, QObject):
 
     def labels_file(self) -> Path | None:
         """Where the labels of the embedded folder are saved: in its run (None when the embeddings have none)."""
-        if self.emb is None or self.emb.run_dir is None:
-            return None
-        from workbench.engine.runs import RunDir
-        from workbench.results.embeddings import default_folder
+        from workbench.gui.explore_tasks import labels_path
 
-        run = RunDir(self.emb.run_dir)
-        try:
-            own = default_folder(run.path).resolve() == Path(self.emb.root).resolve()
-        except WorkbenchError:
-            own = False
-        key = hashlib.sha1(str(Path(self.emb.root).resolve()).encode()).hexdigest()[:12]
-        return run.labels_path if own else run.labels_path_for(key)
+        data = self.view.data
+        if self.emb is None or data is None or data.emb is not self.emb:
+            return labels_path(self.emb) if self.emb is not None else None
+        return data.labels_path  # found with the map, on the worker
 
     # ---- editing --------------------------------------------------------------------------------------------
     def rows(self, target: str) -> np.ndarray:

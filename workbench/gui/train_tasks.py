@@ -46,12 +46,37 @@ def load_catalog(state: Any = None) -> Catalog:
     from workbench.engine.devices import available_devices, describe_device, resolve_device
 
     registries = registry_catalogue()
+    _import_ahead()
     return Catalog(
         encoders=list(registries.encoders),
         methods=list(registries.methods),
         devices=available_devices(),
         detected=describe_device(resolve_device("auto")),
     )
+
+
+# Imported by a run's first step (the TensorBoard writer opens at the first logged row: tensorboard, protobuf,
+# fsspec, absl - ~180 modules, 0.5 s of import work holding the GIL in 5 ms slices) and by training's start-up (the
+# engine; the run lock's filelock and torch's checkpoint writer, ~25 modules): imported here, with the catalog, while
+# the Train workspace opens, not while a run starts.
+IMPORT_AHEAD = (
+    "workbench.engine.fit",
+    "workbench.results.embeddings",
+    "filelock",
+    "torch.utils.serialization",
+    "torch.utils.tensorboard",
+    "tensorboard.compat.proto.summary_pb2",
+)
+
+
+def _import_ahead() -> None:
+    import importlib
+
+    for name in IMPORT_AHEAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # tensorboard is optional: its absence is said when a run opens its writer
+            pass
 
 
 class StepBuffer:

@@ -196,7 +196,7 @@ class TrainView(QWidget):
         self.display.set_progress(1, 0, "resuming…" if resume else "starting…")
         self.estimate.update_estimate(config, self.runs.runs, self.catalog.devices)  # what this run should take
         if self.store is not None:
-            remember_recipe(self.store, self.form)
+            remember_recipe(self.store, self.form, self.catalog_runner)  # the file written on a worker
         self.run_dir, self.last_result = run_dir, None
         self._paused, self._listed = False, False
         self._budget = config.train.time_budget_s or 1.0

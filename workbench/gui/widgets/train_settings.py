@@ -29,19 +29,33 @@ from workbench.errors import WorkbenchError
 from workbench.gui.train_tasks import spec_transforms
 from workbench.gui.widgets.train_form import TrainForm
 from workbench.gui.widgets.train_hints import EstimateLine
+from workbench.gui.worker import TaskRunner
 
 RECIPE_KEY = "train/recipe"  # the form's settings as an ExperimentConfig dict (no folder, no augmentation)
 
 
-def remember_recipe(store: QSettings, form: TrainForm) -> None:
+def remember_recipe(store: QSettings, form: TrainForm, runner: TaskRunner | None = None) -> None:
     """Save the form's settings (the image size too: it is Augment's training resolution as well) for the next
-    launch; the folder and the augmentation are the Data and Augment workspaces' to remember."""
+    launch; the folder and the augmentation are the Data and Augment workspaces' to remember. With `runner` (at
+    Start) the file is written on that worker: QSettings.sync() flushes it to disk (fdatasync, 10-100 ms), and even
+    a setValue on `store` would have Qt sync it on the GUI thread a moment later."""
     data = form.config().to_dict()
     data["train"]["epochs"] = form.epochs.value()  # a timed run's config holds a huge epoch count: keep the spin's
     data["data"] = {"image_size": form.image_size.value()}
     data.pop("augment", None)
-    store.setValue(RECIPE_KEY, json.dumps(data))
-    store.sync()
+    text = json.dumps(data)
+    if runner is None:
+        store.setValue(RECIPE_KEY, text)
+        store.sync()
+    else:  # the worker's own QSettings on the same file (one object per thread); `store` rereads it at its sync
+        path, fmt = store.fileName(), store.format()
+        runner.start(lambda _state: _write_setting(path, fmt, RECIPE_KEY, text), lambda _none: None)
+
+
+def _write_setting(path: str, fmt: QSettings.Format, key: str, value: str) -> None:
+    settings = QSettings(path, fmt)
+    settings.setValue(key, value)
+    settings.sync()
 
 
 def recall_recipe(store: QSettings, form: TrainForm) -> bool:
