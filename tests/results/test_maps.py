@@ -195,7 +195,7 @@ def test_the_plan_changes_above_the_large_threshold_and_the_map_says_which(tmp_p
     assert calls[1][0] is graph
     assert (
         maps.umap_note(five, UmapParams(n_neighbors=3))
-        == "UMAP of 5 points on the precomputed neighbour graph, 100 epochs."
+        == "UMAP of 5 points on the precomputed neighbour graph, 100 epochs from a PCA start."
     )
 
 

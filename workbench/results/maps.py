@@ -135,6 +135,7 @@ def umap_note(emb: Embedding, params: UmapParams) -> str:
     try:
         info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
         fields = {k: info[k] for k in ("strategy", "rows", "fit_rows", "n_epochs", "seeded")}
+        fields["init"] = info.get("init", "spectral")  # layouts cached before the PCA start have no init
         return UmapPlan(**fields).sentence()
     except (OSError, ValueError, KeyError, TypeError):
         return ""
