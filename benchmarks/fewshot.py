@@ -7,7 +7,8 @@
 For each label regime (--per-class labelled images per class, and --fraction of the training folder, stratified;
 drawn with --seed from DATA/train), test top-1 on DATA/test of
   (a) finetune:   the SSL encoder + a linear head, fine-tuned end to end (`workbench finetune`: one augmented view,
-                  backbone at 0.1x the head's rate) for --budget seconds;
+                  backbone at 0.1x the head's rate, self-training on the rest of DATA/train as by default) for
+                  --budget seconds;
   (b) probe:      a linear probe (logistic regression) on the SSL encoder's frozen features of the labelled images;
   (c) scratch:    the same encoder from its untrained weights (the run's checkpoints/init.pt), trained the same way
                   for the same --budget (backbone at the head's rate: a random backbone has nothing to keep);
@@ -18,7 +19,8 @@ weights of the best held-out accuracy kept as checkpoint `best` and an early sto
 improvement; `finetune` / `scratch` are the test accuracy of the checkpoint a user gets (`best`, what predict and
 export use), `*_last` that of the last weights, `*_best_step` where the best was (0: the linear-probe start) and
 `*_steps` how many steps it trained. --holdout 0 trains on every label (no best: the last weights). The probes use
-every label. Prints one JSON line per regime.
+every label. --without-self-training adds `finetune_plain` and `scratch_plain`: (a) and (c) trained on the labelled
+images alone. Prints one JSON line per regime.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ def main() -> None:
     parser.add_argument("--run", type=Path, help="a trained SSL run on DATA/train (default: train one)")
     parser.add_argument("--ssl-budget", type=float, default=240.0, help="seconds for the SSL run when --run is absent")
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds of each fine-tune (a) and (c)")
+    parser.add_argument("--steps", type=int, help="train each fine-tune this many steps instead of --budget seconds")
+    parser.add_argument(
+        "--without-self-training", action="store_true", help="also (a), (c) trained on the labelled images alone"
+    )
     parser.add_argument("--per-class", type=int, default=10, help="labelled images per class (0: skip this regime)")
     parser.add_argument("--fraction", type=float, default=0.01, help="fraction labelled (0: skip this regime)")
     parser.add_argument("--holdout", type=float, default=0.2, help="labels held out to choose the best weights")
@@ -117,13 +123,19 @@ def main() -> None:
         tag = name.replace("/", "-per-").replace(" ", "-")
         labels = write_labels_csv(work / f"labels-{tag}.csv", train, rows)
         result: dict = {"regime": name, "n_labels": int(len(rows)), "budget_s": args.budget, "seed": args.seed}
-        common = {"data": args.data / "train", "time_budget_s": args.budget, "holdout_fraction": args.holdout}
+        common = {"data": args.data / "train", "holdout_fraction": args.holdout}
+        common |= {"steps": args.steps} if args.steps else {"time_budget_s": args.budget}
         common |= {"patience": args.patience} | ({"lr": args.lr} if args.lr else {})
         common |= {"batch_size": args.batch_size, "seed": args.seed, "device": device}
-        for key, start, scale in (("finetune", "last", args.backbone_scale), ("scratch", "init", 1.0)):
+        variants = [("finetune", "last", args.backbone_scale, True), ("scratch", "init", 1.0, True)]
+        if args.without_self_training:
+            variants += [("finetune_plain", "last", args.backbone_scale, False), ("scratch_plain", "init", 1.0, False)]
+        for key, start, scale, self_training in variants:
             out = work / f"{key}-{tag}"
             started = time.perf_counter()
-            fitted = finetune(run, labels, out, start=start, backbone_lr_scale=scale, **common)
+            fitted = finetune(
+                run, labels, out, start=start, backbone_lr_scale=scale, self_training=self_training, **common
+            )
             result[f"{key}_steps"] = fitted.step
             result[f"{key}_wall_s"] = round(time.perf_counter() - started, 1)
             result[key] = round(test_accuracy(out, args.data / "test", device), 4)  # best, when it kept one
@@ -133,6 +145,8 @@ def main() -> None:
         result["untrained_probe"] = round(probe_accuracy(run, False, train, rows, test, device), 4)
         result["finetune_minus_scratch"] = round(result["finetune"] - result["scratch"], 4)
         result["probe_minus_scratch"] = round(result["probe"] - result["scratch"], 4)
+        if args.without_self_training:
+            result["plain_finetune_minus_plain_scratch"] = round(result["finetune_plain"] - result["scratch_plain"], 4)
         print(json.dumps(result), flush=True)
 
 

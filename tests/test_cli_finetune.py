@@ -12,6 +12,7 @@ from tests.conftest import write_class_folder
 from tests.results.test_finetune import write_labels
 from tests.results.test_interop import encoder_run
 from workbench.cli import EXIT_USER_ERROR, main
+from workbench.engine.runs import RunDir
 
 SIZE = 16
 TINY = ["--steps", "4", "--batch-size", "8", "--device", "cpu", "--patience", "0"]
@@ -135,3 +136,25 @@ def test_bad_patience_and_a_best_checkpoint_that_was_never_kept_are_one_sentence
     assert code == EXIT_USER_ERROR and "kept no best checkpoint" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "export", out, "--out", str(tmp_path / "x"), "--checkpoint", "best")
     assert code == EXIT_USER_ERROR and "has no 'best' checkpoint" in err
+
+
+def test_self_training_from_the_command_line(parent, tmp_path, capsys, one_torch_thread):
+    folder, run = parent
+    labels = tmp_path / "labels.csv"  # 3 of each class's 6 images labelled: 6 left for self-training
+    labels.write_text(
+        "path,label\n" + "".join(f"{c}/{i:03d}.png,{c}\n" for c in ("circle", "square") for i in range(3)),
+        encoding="utf-8",
+    )
+    out_dir = tmp_path / "r2"
+    code, out, err = run_cli(capsys, "finetune", str(run), "--labels", str(labels), "--out", str(out_dir), *TINY)
+    assert code == 0, err  # self-training is the default
+    assert "Self-training: 6 unlabelled images learn the start probe's predictions." in out + err
+    assert RunDir.open(out_dir).load_config().finetune.self_training
+    code, _, err = run_cli(capsys, "finetune", str(run), "--out", str(out_dir), "--resume", "--no-self-training")
+    assert code == EXIT_USER_ERROR and "keeps its settings" in err and "Traceback" not in err
+    plain = tmp_path / "r3"
+    code, out, err = run_cli(
+        capsys, "finetune", str(run), "--labels", str(labels), "--out", str(plain), "--no-self-training", *TINY
+    )
+    assert code == 0, err
+    assert "Self-training" not in out + err and not RunDir.open(plain).load_config().finetune.self_training

@@ -263,6 +263,9 @@ class FinetuneConfig:
     backbone_lr_scale: float = 0.1  # the encoder's learning rate relative to the head's (discriminative rates)
     holdout_fraction: float = 0.2  # of each class's labelled images, held out (stratified, seeded) for accuracy
     patience: int = 5  # monitor passes without a better held-out accuracy before it stops early; 0: never
+    # also learn the folder's unlabelled images, with the start probe's soft labels; False in a config without it
+    # (fine-tunes made before it), True for a new fine-tune (results/finetune.py's default)
+    self_training: bool = False
 
 
 CONFIG_FORMAT = 1  # the `format` of a run's config.json; a newer one is refused in one sentence

@@ -163,3 +163,26 @@ def test_what_cannot_be_fine_tuned_is_one_sentence(qtbot, make_view, small_run):
     for sentence in sentences:
         assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence each
     assert not (small_run.parent / "small-run-finetune-1").exists() and not ft.is_running()
+
+
+def test_self_training_is_on_by_default_and_trains_the_unlabelled_images_too(qtbot, make_view, small_run):  # noqa: F811
+    import torch
+
+    view = make_view()
+    _open(qtbot, view, small_run)
+    ft, emb = view.finetune, view.embedding()
+    for k in range(len(emb.class_names)):  # half of each folder labelled, the rest left for self-training
+        rows = np.flatnonzero(emb.labels == k)[::2]
+        view.scatter.select(np.isin(np.arange(len(emb)), rows))
+        view.labels.assign(f"kind-{k}")
+    labelled = sum(len(np.flatnonzero(emb.labels == k)[::2]) for k in range(len(emb.class_names)))
+    ft.panel.steps.setValue(2)
+    assert ft.panel.self_training.isChecked()
+    with qtbot.waitSignal(ft.ended, timeout=TIMEOUT) as ended:
+        ft.panel.start.click()
+        assert not ft.panel.self_training.isEnabled()  # settings are fixed while it runs
+    assert ended.args == ["finished"]
+    out = small_run.parent / "small-run-finetune-1"
+    assert RunDir.open(out).load_config().finetune.self_training
+    teacher = torch.load(out / "checkpoints/last.pt", weights_only=True)["model"]["teacher"]
+    assert teacher.shape == (len(emb) - labelled, 2)  # one soft label per image without a user label

@@ -39,6 +39,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="stop after N held-out measurements without a better accuracy (default 5; 0: never); the best weights "
         "are kept as checkpoint 'best', which predict and export use",
     )
+    tune.add_argument(
+        "--self-training",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train on every image of the folder without a label, towards the start probe's predictions "
+        "(default: on)",
+    )
     tune.add_argument("--seed", type=int, metavar="N", help="the split's and the training's seed (default 0)")
     tune.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     tune.add_argument("--resume", action="store_true", help="continue the fine-tuned run in --out")
@@ -77,6 +84,7 @@ def finetune_command(args: argparse.Namespace) -> int:
             ("holdout_fraction", args.holdout),
             ("seed", args.seed),
             ("patience", args.patience),
+            ("self_training", args.self_training),
         )
         if v is not None
     }

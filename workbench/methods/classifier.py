@@ -53,6 +53,7 @@ class LabelledImages(ImageSet):
     holdout_paths: list[str] | None = None
     encoder_weights: dict[str, Tensor] | None = None  # the parent's encoder state_dict; None: keep the built weights
     spec: Any = None  # the run's augmentation spec: how images are prepared for the head's probe start (None: none)
+    unlabelled: int = 0  # the last `unlabelled` rows of images have no label (-1): self-training's pseudo-labelled rows
 
 
 @register_method
@@ -77,6 +78,10 @@ class Classifier(Method):
         self.head = nn.Linear(encoder.representation_dim(self.representation), len(self.classes))
         # the training images' class ids, looked up by dataset index each step; not saved (the labels file is)
         self.register_buffer("dataset_labels", torch.zeros(0, dtype=torch.long), persistent=False)
+        # self-training's targets for the unlabelled rows: the start probe's probabilities, fixed for the whole run
+        # and saved in every checkpoint (a resume must learn the same targets; the parent run may be gone by then)
+        self.register_buffer("teacher", torch.zeros(0, len(self.classes), dtype=torch.float16))
+        self._unlabelled = 0
         self._batch: Tensor | None = None
         self._holdout: tuple[Tensor, Tensor] | None = None
 
@@ -86,38 +91,51 @@ class Classifier(Method):
 
     def set_dataset(self, images: Any) -> None:
         labels = torch.as_tensor(np.asarray(images.labels), dtype=torch.long)
+        unlabelled = getattr(images, "unlabelled", 0)
+        known = labels[: len(labels) - unlabelled]
         # a folder's own subfolder classes are not the labels this head was made for (their ids may differ)
-        bad = len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(self.classes))
-        if not isinstance(images, LabelledImages) or bad:
+        bad = len(known) and (int(known.min()) < 0 or int(known.max()) >= len(self.classes))
+        if not isinstance(images, LabelledImages) or bad or bool((labels[len(known) :] >= 0).any()):
             raise ConfigError(
                 "The classifier trains on labelled images only; fine-tune a run with "
                 "`workbench finetune RUN --labels labels.csv` (also to resume one)."
             )
         self.dataset_labels = labels.to(self.dataset_labels.device)
+        self._unlabelled = unlabelled
         if images.holdout_images is not None and images.holdout_labels is not None and len(images.holdout_labels):
             self._holdout = (images.holdout_images, torch.as_tensor(images.holdout_labels, dtype=torch.long))
         if images.encoder_weights is not None:  # a fresh fine-tune (a resume's checkpoint holds both)
             self.encoder.load_state_dict(images.encoder_weights)
-            if images.spec is not None and len(labels):
-                self._start_head_as_probe(images.images, labels, images.spec)
+            if images.spec is not None and len(known):
+                self._start_head_as_probe(images.images[: len(known)], known, images.spec)
+                if unlabelled:
+                    self.teacher = self.predict(images.images[len(known) :], images.spec).to(torch.float16)
 
     @torch.no_grad()
-    def _start_head_as_probe(self, images: Tensor, labels: Tensor, spec: Any) -> None:
-        """The head := a multinomial logistic regression on the frozen, standardised features of the training images
-        (the standardisation folded into the weights, so the head stays one Linear on the raw features)."""
-        from sklearn.linear_model import LogisticRegression
-
+    def _features(self, images: Tensor, spec: Any) -> Tensor:
+        """The frozen representation (N, D) float32 of uint8 images, prepared without augmentation, in eval mode."""
         was_training = self.training
         self.eval()
         try:
-            feats = torch.cat(
+            return torch.cat(
                 [
                     self.encoder.represent(prepare(spec, images[i : i + EVAL_BATCH]), self.representation).float()
                     for i in range(0, images.shape[0], EVAL_BATCH)
                 ]
-            ).numpy()
+            )
         finally:
             self.train(was_training)
+
+    @torch.no_grad()
+    def _start_head_as_probe(self, images: Tensor, labels: Tensor, spec: Any) -> None:
+        """The head := a multinomial logistic regression on the frozen, standardised features of the training images
+        (the standardisation folded into the weights, so the head stays one Linear on the raw features). With
+        self-training, this probe's probabilities on the unlabelled rows become their fixed targets (`teacher`, set
+        by set_dataset): the student learns the labels and the probe's view of the rest, under augmentation (Xie et
+        al. 2020, noisy student; Chen et al. 2020, SimCLRv2's distillation step)."""
+        from sklearn.linear_model import LogisticRegression
+
+        feats = self._features(images, spec).numpy()
         mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
         y = labels.numpy()
         probe = LogisticRegression(max_iter=1000, tol=1e-3).fit((feats - mean) / std, y)
@@ -131,6 +149,14 @@ class Classifier(Method):
         self.head.weight.copy_(torch.from_numpy(weight))
         self.head.bias.copy_(torch.from_numpy(offset))
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        key = prefix + "teacher"
+        if key in state_dict:  # the saved targets decide the size (a fresh method holds none)
+            self.teacher = torch.empty_like(state_dict[key], device=self.teacher.device)
+        else:  # a checkpoint from before self-training: no targets
+            state_dict[key] = self.teacher
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def set_batch_indices(self, indices: Tensor) -> None:
         self._batch = indices
 
@@ -138,10 +164,22 @@ class Classifier(Method):
         self.check_views(views)
         if self._batch is None:
             raise RuntimeError("The classifier needs the batch's dataset indices (set_batch_indices) before a step.")
-        labels = self.dataset_labels[self._batch.to(self.dataset_labels.device)]  # (B,)
+        if self.teacher.shape[0] != self._unlabelled:
+            raise ConfigError(
+                f"This fine-tune learns from {self.teacher.shape[0]:,} unlabelled images but the folder now has "
+                f"{self._unlabelled:,}; the folder changed since it started: start a new fine-tune."
+            )
+        index = self._batch.to(self.dataset_labels.device)
+        labels = self.dataset_labels[index]  # (B,), -1 for an unlabelled row
         logits = self.logits(views[0]).float()  # (B, K)
-        loss = F.cross_entropy(logits, labels)
-        train_acc = (logits.detach().argmax(dim=1) == labels).float().mean()
+        targets = F.one_hot(labels.clamp(min=0), len(self.classes)).float()
+        unlabelled = labels < 0
+        if bool(unlabelled.any()):  # self-training: the probe's probabilities, its soft labels
+            first = len(self.dataset_labels) - self._unlabelled
+            targets[unlabelled] = self.teacher[index[unlabelled] - first].float()
+        loss = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()  # cross-entropy with soft targets
+        # agreement with the targets' top class: the labels, and the probe's guess on unlabelled rows
+        train_acc = (logits.detach().argmax(dim=1) == targets.argmax(dim=1)).float().mean()
         return StepOutput(loss, {"train_acc": train_acc})
 
     def optimizer_groups(self) -> list[tuple[list[nn.Parameter], float]]:

@@ -94,6 +94,11 @@ class FinetunePanel(QWidget):
         self.from_trained = QCheckBox("Start from the run's trained weights")
         self.from_trained.setChecked(True)
         self.from_trained.setToolTip("Unticked: from its untrained weights (training from scratch, the baseline).")
+        self.self_training = QCheckBox("Also learn from the unlabelled images (self-training)")
+        self.self_training.setChecked(True)  # finetune()'s default: better with a few labels (benchmarks/RESULTS.md)
+        self.self_training.setToolTip(
+            "Every image of the folder without a label trains too, towards the start probe's predictions."
+        )
         self.output = QLabel("–")
         self.output.setWordWrap(True)
         form = QFormLayout()
@@ -101,6 +106,7 @@ class FinetunePanel(QWidget):
         form.addRow("", self.length)
         form.addRow("Learning rate", self.lr)
         form.addRow("", self.from_trained)
+        form.addRow("", self.self_training)
         form.addRow("New run", self.output)
 
         self.start = QPushButton("Start fine-tune")
@@ -137,13 +143,15 @@ class FinetunePanel(QWidget):
 
     # ---- settings
     def settings(self) -> dict:
-        """The finetune() arguments these controls give: steps or time_budget_s, lr, start ("last" or "init")."""
+        """The finetune() arguments these controls give: steps or time_budget_s, lr, start ("last" or "init"),
+        self_training."""
         by_time = self.stop_by.currentData() == SECONDS
         return {
             "steps": None if by_time else int(self.steps.value()),
             "time_budget_s": float(self.seconds.value()) if by_time else None,
             "lr": float(self.lr.value()),
             "start": "last" if self.from_trained.isChecked() else "init",
+            "self_training": self.self_training.isChecked(),
         }
 
     def set_defaults(self, steps: int, lr: float) -> None:
@@ -158,7 +166,7 @@ class FinetunePanel(QWidget):
     def set_running(self, running: bool, can_start: bool = True) -> None:
         self.start.setEnabled(not running and can_start)
         self.cancel.setEnabled(running)
-        for control in (self.stop_by, self.length, self.lr, self.from_trained):
+        for control in (self.stop_by, self.length, self.lr, self.from_trained, self.self_training):
             control.setEnabled(not running)
         if running:
             self.predict.setEnabled(False)
