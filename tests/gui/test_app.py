@@ -225,3 +225,16 @@ def test_the_status_bar_states_the_memory_the_app_holds(qtbot, make_window, imag
     assert window.memory_status.toolTip().startswith("Memory: ")
     window.close()
     assert not window.memory_status.sampler.is_alive()  # its thread is gone with the window
+
+
+def test_trains_estimate_counts_the_folder_from_the_datas_scan_not_a_second_one(
+    qtbot, make_window, image_folder, monkeypatch
+):
+    from workbench.gui.widgets import train_hints
+
+    scans = []
+    monkeypatch.setattr(train_hints, "_count_images", lambda folder, state: scans.append(folder) or 0)
+    window = make_window(image_folder)
+    _opened(qtbot, window, image_folder)
+    qtbot.waitUntil(lambda: window.train_view.estimate.images is not None, timeout=15000)
+    assert window.train_view.estimate.images == 16 and scans == []  # the folder holds 16 images

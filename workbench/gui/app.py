@@ -202,7 +202,8 @@ class MainWindow(QMainWindow):
         self.train_view.set_spec_source(self.augment_spec)
         self.train_view.set_data_choices(self._data_choices)
         self.augment_view.spec_changed.connect(self.train_view.refresh_spec)
-        self.data_view.folder_opened.connect(self.train_view.set_folder)
+        # with the scan's count of images, so Train's estimate does not scan the folder a second time
+        self.data_view.report_ready.connect(lambda r: self.train_view.set_folder(r.root, images=len(r.paths)))
         self.train_view.open_augment.connect(lambda: self.tabs.setCurrentWidget(self.augment_view))
         size, train_size = self.augment_view.image_size, self.train_view.form.image_size
         train_size.setValue(size.value())

@@ -118,8 +118,9 @@ class TrainView(QWidget):
         self.refresh_spec()
 
     # ---- wiring from the window
-    def set_folder(self, folder: str | Path) -> None:
-        """Train on `folder` from now on; the curves of a run on the previous folder are cleared (unless it trains)."""
+    def set_folder(self, folder: str | Path, images: int | None = None) -> None:
+        """Train on `folder` (of `images` images, when known) from now on; the curves of a run on the previous folder
+        are cleared (unless it trains)."""
         changed = bool(self.folder) and str(folder) != self.folder
         self.folder = str(folder)
         if changed and not self.is_training():
@@ -127,7 +128,7 @@ class TrainView(QWidget):
             self.display.show_run(None)
             self.display.set_progress(1, 0, "idle")
             self.run_dir = None
-        self.estimate.set_folder(self.folder)
+        self.estimate.set_folder(self.folder, images)
         self.refresh_estimate()
         self._update_buttons()
 

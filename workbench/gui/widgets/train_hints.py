@@ -40,13 +40,16 @@ class EstimateLine(QLabel):
         self._runner = TaskRunner(self)
         self._runner.failed.connect(lambda _text: None)  # an unreadable folder: Start says why, in the banner
 
-    def set_folder(self, folder: str | Path) -> None:
+    def set_folder(self, folder: str | Path, images: int | None = None) -> None:
+        """The folder runs will train on; its images are counted on a worker unless `images` says how many."""
         folder = str(folder)
-        if folder == self.folder:
+        if folder == self.folder and (images is None or images == self.images):
             return
         self.folder, self.images = folder, None
         self._runner.cancel(notify=False)
-        if folder:
+        if folder and images is not None:
+            self._counted(folder, images)
+        elif folder:
             self._runner.start(lambda state: _count_images(folder, state), lambda n, f=folder: self._counted(f, n))
 
     def update_estimate(self, config: ExperimentConfig, runs: list[RunSummary], devices: list[str]) -> Estimate:
