@@ -75,7 +75,7 @@ def finetune(
     parent's checkpoint the encoder starts from: "last", or "init" for its untrained weights (training from scratch,
     the baseline that shows what self-supervision bought). The weights of the best held-out accuracy (the start, the
     linear probe, included) are kept as checkpoint `best`, what `predict` and `export` use; it stops early after
-    `patience` held-out measurements without improvement (0: never). `self_training` (the default: measured 4-5
+    `patience` held-out measurements without improvement (0: never). `self_training` (the default: measured 3.5-5
     points better with 100 labels, benchmarks/RESULTS.md) also trains on every image of the folder that has no
     label, towards the probabilities the start's probe gives it (soft pseudo-labels)."""
     reporter = reporter or NullReporter()
