@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -21,13 +21,14 @@ from workbench.gui import explore_tasks as tasks
 from workbench.gui.explore_exports import ExportActions
 from workbench.gui.explore_finetune import ExploreFinetune
 from workbench.gui.explore_labels import ExploreLabels
+from workbench.gui.explore_point import PointActions
 from workbench.gui.explore_tasks import Colouring, MapData
 from workbench.gui.signals import emit
 from workbench.gui.widgets.duplicates import DuplicatesPanel
 from workbench.gui.widgets.explore_controls import ExploreControls
 from workbench.gui.widgets.hover_card import HoverThumbnails
 from workbench.gui.widgets.legend import UNLABELLED, Legend, categorical_colours, sequential_colours
-from workbench.gui.widgets.neighbours import NeighboursPanel, subset_report
+from workbench.gui.widgets.neighbours import NeighboursPanel
 from workbench.gui.widgets.scatter import ScatterMap
 from workbench.gui.widgets.selection_panel import SelectionPanel
 from workbench.gui.worker import TaskRunner
@@ -40,7 +41,7 @@ LOADING = "Loading run '{name}': embedding its images …"
 FIT_KEYS = ("F", "Ctrl+0")
 
 
-class ExploreView(ExportActions, QWidget):
+class ExploreView(PointActions, ExportActions, QWidget):
     """open_run(run_dir, folder=None) embeds in the background and draws the map; shutdown() before closing."""
 
     failed = Signal(str)  # one sentence for the window's banner
@@ -316,75 +317,6 @@ class ExploreView(ExportActions, QWidget):
         emit(self.colours_ready, col.mode)
 
     # ---- click, neighbours
-    def show_point(self, row: int) -> None:
-        """The image large with its path and label, and its k nearest neighbours in embedding space."""
-        if self.data is None:
-            return
-        data, emb, k = self.data, self.data.emb, self.neighbours.k()
-        self.scatter.set_current(row)
-        self.neighbours.show_point(emb.path(row), emb.label(row))
-        self.tabs.setCurrentWidget(self.neighbours)
-        self.point_runner.start(lambda state: (data, *tasks.neighbours(data, row, k)), self._on_neighbours)
-
-    def _on_neighbours(self, result: tuple[MapData, int, np.ndarray, np.ndarray]) -> None:
-        data, row, rows, distances = result
-        if data is not self.data:
-            return  # the embeddings changed meanwhile
-        emb = data.emb
-        self.neighbours.set_neighbours(
-            subset_report(emb.root, emb.paths, emb.labels, emb.class_names, rows), rows, distances
-        )
-        if self.scatter.current == row:
-            self.scatter.set_neighbours(rows)
-        emit(self.neighbours_shown, row)
-
-    def _refresh_point(self) -> None:
-        if self.scatter.current >= 0:
-            self.show_point(self.scatter.current)
-
-    def jump_to(self, row: int) -> None:
-        """Show `row` in the Point panel; pan the map to it when it is out of view (a point in view stays put)."""
-        self.show_point(row)
-        if not self.scatter.vb.viewRect().contains(QPointF(*self.scatter.xy[row])):
-            self.scatter.centre_on(row)
-
-    def find_file(self, text: str) -> None:
-        """Mark and show the image whose relative path is `text` (else the first one containing it, ignoring case)."""
-        if self.data is None:
-            return
-        row = self._rows_by_path.get(text, -1)
-        if row < 0:
-            needle = text.casefold()
-            row = next((i for i, p in enumerate(self.data.emb.paths) if needle in p.casefold()), -1)
-        if row < 0:
-            emit(self.status, f"No image's path contains '{text}'.")
-            return
-        self.jump_to(row)
-
-    # ---- selection, duplicates, exports
-    def _on_selection(self, count: int) -> None:
-        self.controls.selection_label.setText(f"{count:,} selected")
-        emb = self.data.emb
-        self.selection.set_selection(emb.root, emb.paths, emb.labels, emb.class_names, self.scatter.selected_rows())
-        if count:
-            self.tabs.setCurrentWidget(self.selection)
-
-    def find_duplicates(self, threshold: float) -> None:
-        if self.data is None:
-            return
-        emb = self.data.emb
-        self.dup_runner.start(
-            lambda state: tasks.duplicates(emb, threshold, state),
-            lambda result: self._on_duplicates(emb, *result, threshold),
-        )
-
-    def _on_duplicates(self, emb: Embedding, identical, pairs, threshold: float) -> None:
-        if self.data is None or self.data.emb is not emb:
-            return
-        self.duplicates.set_pairs(emb.root, emb.paths, emb.labels, emb.class_names, pairs, threshold, identical)
-        self.tabs.setCurrentWidget(self.duplicates)
-        emit(self.duplicates_ready, len(pairs))
-
     def choose_run(self) -> None:
         """Ask for a run folder (File → Open Run… can call this) and open it."""
         start = str(self.run_dir.parent if self.run_dir else Path.home())
