@@ -197,16 +197,16 @@ class ExploreFinetune(QObject):
                 done, total = value
                 self.panel.set_progress(total, done, f"reading images {done:,}/{total:,}")
         rows, _values, epochs = job.buffer.drain()
-        self.panel.add_steps(rows[:, 0], rows[:, 1])
-        passes = [(e, v[HOLDOUT_ACC]) for e, v in epochs if np.isfinite(v.get(HOLDOUT_ACC, np.nan))]
-        if passes:
-            self.panel.add_passes(*np.asarray(passes, np.float64).T)
         if len(rows) and job.buffer.last is not None:
             self.panel.set_progress(*progress_line(job.buffer.last, self._budget, False))
             if not self._listed:  # the run folder exists and trains: the Train workspace can list it
                 self._listed = True
                 emit(self.runs_changed, self.out)
-                self._show_start_accuracy()
+                self._show_start_accuracy()  # epoch 0 before any pass, even one drained with the first steps
+        self.panel.add_steps(rows[:, 0], rows[:, 1])
+        passes = [(e, v[HOLDOUT_ACC]) for e, v in epochs if np.isfinite(v.get(HOLDOUT_ACC, np.nan))]
+        if passes:
+            self.panel.add_passes(*np.asarray(passes, np.float64).T)
         self.panel.redraw()
         if finished and not self._done:
             job.wait(10.0)  # fit() has returned; the thread is ending

@@ -59,24 +59,19 @@ def load_catalog(state: Any = None) -> Catalog:
 # fsspec, absl - ~180 modules, 0.5 s of import work holding the GIL in 5 ms slices) and by training's start-up (the
 # engine; the run lock's filelock and torch's checkpoint writer, ~25 modules): imported here, with the catalog, while
 # the Train workspace opens, not while a run starts.
-IMPORT_AHEAD = (
-    "workbench.engine.fit",
-    "workbench.results.embeddings",
-    "filelock",
-    "torch.utils.serialization",
-    "torch.utils.tensorboard",
-    "tensorboard.compat.proto.summary_pb2",
-)
-
-
 def _import_ahead() -> None:
-    import importlib
+    """The modules named above, each by a literal import (so the import contracts can check them)."""
+    import filelock  # noqa: F401
+    import torch.utils.serialization  # noqa: F401
 
-    for name in IMPORT_AHEAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # tensorboard is optional: its absence is said when a run opens its writer
-            pass
+    import workbench.engine.fit  # noqa: F401
+    import workbench.results.embeddings  # noqa: F401
+
+    try:
+        import tensorboard.compat.proto.summary_pb2  # noqa: F401
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:  # tensorboard is optional: its absence is said when a run opens its writer
+        pass
 
 
 class StepBuffer:
