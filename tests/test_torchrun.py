@@ -27,10 +27,13 @@ from workbench.engine.runs import read_csv
 
 pytestmark = pytest.mark.slow
 BATCH = 16
+# fp32: the curves of one and two processes agree to 0.2 % in fp32; bf16 (what "auto" picks on a CPU with native bf16)
+# rounds each process's smaller batch differently.
 CONFIG = """
 [train]
 batch_size = {batch}
 channels_last = false
+precision = "fp32"
 workers = 0
 device = "cpu"
 monitor_every_epochs = {monitor_every_epochs}
@@ -103,10 +106,14 @@ def losses(run_dir: Path) -> list[float]:
     return [float(r["loss"]) for r in rows]
 
 
-def assert_same_curve(got: list[float], expected: list[float], rtol: float = 2e-3) -> None:
+# Rounding differs between one batch of 2B and two of B, and compounds over the steps: at most 0.15 % in 12 steps
+# on an AMD EPYC (AVX2), 0.31 % on an Intel Xeon with AVX-512 (measured). Without the gather, half the negatives
+# change SimCLR's first loss by several percent; the first step must match tightly too (same weights, same batch).
+def assert_same_curve(got: list[float], expected: list[float], rtol: float = 5e-3) -> None:
     assert len(got) == len(expected)
     for step, (a, b) in enumerate(zip(got, expected, strict=True), start=1):
-        assert abs(a - b) <= rtol * abs(b), f"step {step}: {a} vs {b} ({got} vs {expected})"
+        tolerance = 1e-4 if step == 1 else rtol
+        assert abs(a - b) <= tolerance * abs(b), f"step {step}: {a} vs {b} ({got} vs {expected})"
 
 
 @pytest.mark.parametrize("method", ["simclr", "barlow-twins", "byol", "moco-v2"])  # moco: a gathered queue

@@ -46,6 +46,9 @@ def encoder_run(data: Path, run_dir: Path, encoder: str, steps: int = 1, image_s
     config.train.max_steps = steps
     config.train.workers = 0
     config.train.device = "cpu"
+    # fp32, not "auto": fine-tunes inherit it, and their tests compare two runs step by step; on a CPU with native
+    # bf16, auto's timing check of a ~5 ms step can choose differently from one run to the next (engine/precision.py)
+    config.train.precision = "fp32"
     config.train.monitor_every_epochs = 0
     config.train.checkpoint_every_epochs = 0
     fit(config, run_dir)
