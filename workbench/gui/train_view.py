@@ -6,7 +6,7 @@ Stop finishes the current step and leaves a resumable run. Run alone: `python -m
 
 Run on a cluster… saves the recipe as a config file and shows the torchrun / Slurm lines (widgets/cluster_dialog.py).
 Follow run… shows a run that another process writes (the CLI, torchrun with the folder mounted) with the same curves,
-polled read-only once a second off the GUI thread (widgets/run_follow.py), until it ends.
+polled read-only once a second off the GUI thread (widgets/run_follow.py), until it ends. Both: train_elsewhere.py.
 Before Start a line says what to expect (widgets/train_hints.py); the settings are remembered (QSettings).
 """
 
@@ -27,12 +27,13 @@ from workbench.engine.runs import RunDir
 from workbench.errors import WorkbenchError
 from workbench.gui.run_listing import Overlays, RunListing
 from workbench.gui.signals import emit
+from workbench.gui.train_elsewhere import ElsewhereActions
 from workbench.gui.train_job import TrainingJob
 from workbench.gui.train_tasks import Catalog, load_catalog, new_run_dir, progress_line
 from workbench.gui.widgets.cluster_dialog import ClusterDialog
 from workbench.gui.widgets.curves import LiveCurves
 from workbench.gui.widgets.run_display import RunDisplay
-from workbench.gui.widgets.run_follow import RunFollowing, pick_run_folder
+from workbench.gui.widgets.run_follow import RunFollowing
 from workbench.gui.widgets.runs_list import RunsPanel
 from workbench.gui.widgets.sample_preview import SamplePreview
 from workbench.gui.widgets.train_settings import (
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 REDRAW_HZ = 20
 
 
-class TrainView(QWidget):
+class TrainView(ElsewhereActions, QWidget):
     """`set_folder`, `set_spec_source` and `form.image_size` connect it to the other workspaces; `store`: where the
     settings are remembered (None: not remembered)."""
 
@@ -283,52 +284,6 @@ class TrainView(QWidget):
         """What Start would give: the time and steps of the form's recipe on this folder at the measured speed."""
         if self.catalog is not None and not self.is_training():
             self.estimate.update_estimate(self.config(), self.runs.runs, self.catalog.devices)
-
-    # ---- a run on a cluster
-    def open_cluster_dialog(self) -> ClusterDialog | None:
-        """Save what Start would train as a config file and show the torchrun lines (None: the recipe is invalid)."""
-        try:
-            config = self.config()
-            config.validate()
-        except WorkbenchError as exc:
-            emit(self.failed, str(exc))
-            return None
-        if self.cluster_dialog is not None:  # a new dialog on the form's current settings
-            self.cluster_dialog.close()
-            self.cluster_dialog.deleteLater()
-        self.cluster_dialog = ClusterDialog.for_recipe(config, self.runs_dir, self)
-        return self.cluster_dialog
-
-    # ---- following a run that another process writes
-    @property
-    def followed(self) -> Path | None:
-        """The run another process writes whose curves are shown (still polled while `is_following()`)."""
-        return self.following.path
-
-    def is_following(self) -> bool:
-        return self.following.is_following()
-
-    def follow(self, run_dir: str | Path) -> bool:
-        """Show a run that another process writes, live, reading only; False while this window trains."""
-        if self.is_training():
-            if Path(run_dir) != self.run_dir:
-                emit(self.status, "Stop the training in this window to follow another run.")
-            return False
-        self.display.reset_health()
-        self.following.follow(run_dir)
-        self.runs.select(Path(run_dir))
-        return True
-
-    def _follow_clicked(self) -> None:
-        if self.following.is_following():
-            self.following.stop()
-            return
-        if folder := pick_run_folder(self, self.runs_dir):
-            self.follow(folder)
-
-    def _follow_ended(self, run_dir: Path) -> None:
-        self.refresh_runs()
-        self.runs.select(run_dir)
 
     # ---- slots
     def _catalog_loaded(self, catalog: Catalog) -> None:

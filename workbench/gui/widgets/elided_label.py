@@ -2,8 +2,9 @@
 
 A plain QLabel asks for the width of its whole text, so each longer status message made the window wider (and it
 never shrank back). This one asks for a small minimum, paints the text elided ("…", at the end or in the middle for
-paths) and shows the full text as a tooltip when it is cut. Qt has no elided label of its own (superqt's
-QElidingLabel would add a dependency for these few lines).
+paths) and shows the full text as a tooltip when it is cut. It is one line high whatever the text (a message with
+line breaks made the status bar taller for a moment, and the window above it relaid out). Qt has no elided label
+of its own (superqt's QElidingLabel would add a dependency for these few lines).
 """
 
 from __future__ import annotations
@@ -41,12 +42,18 @@ class ElidedLabel(QLabel):
         return self.fontMetrics().elidedText(self.text(), self._elide, self.contentsRect().width())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(MIN_WIDTH, super().minimumSizeHint().height())
+        return QSize(MIN_WIDTH, self._line_height())
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         # The text's width, capped, so that a layout with room shows it whole but a long one never pushes hard.
         width = min(self.fontMetrics().horizontalAdvance(self.text()) + 8, MAX_HINT)
-        return QSize(max(MIN_WIDTH, width), super().sizeHint().height())
+        return QSize(max(MIN_WIDTH, width), self._line_height())
+
+    def _line_height(self) -> int:
+        # One line whatever the text: a message with line breaks (a scan's report) is painted on one line, and
+        # asking for its lines' height would resize the status bar and relayout the whole window above it.
+        margins = self.contentsMargins()
+        return self.fontMetrics().height() + margins.top() + margins.bottom() + 2 * self.margin()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)

@@ -31,6 +31,7 @@ from workbench.gui.widgets.train_form import TrainForm
 from workbench.gui.widgets.train_hints import EstimateLine
 from workbench.gui.worker import TaskRunner
 
+RESERVED_LINES = 2  # of the health and estimate lines: what they take in a window of usual width
 RECIPE_KEY = "train/recipe"  # the form's settings as an ExperimentConfig dict (no folder, no augmentation)
 
 
@@ -132,6 +133,15 @@ class LegibleProgressBar(QProgressBar):
         painter.end()
 
 
+def reserve_lines(label: QLabel, lines: int) -> None:
+    """Keep room for `lines` lines of a word-wrapped label, its text at the top: a text of one line more or less then
+    leaves the layout as it is, where it would resize the curves below and relayout all their plots (tens of ms of
+    the GUI thread, at a run's start and end when training competes for the CPU). A longer text still grows it."""
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    margins = label.contentsMargins()
+    label.setMinimumHeight(lines * label.fontMetrics().lineSpacing() + margins.top() + margins.bottom())
+
+
 class TrainControls(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -146,6 +156,8 @@ class TrainControls(QWidget):
         self.health = QLabel("Per-epoch health appears after the first epoch.")
         self.health.setWordWrap(True)
         self.estimate = EstimateLine()
+        for label in (self.estimate, self.health):  # their texts change at Start, at each epoch and at the end
+            reserve_lines(label, RESERVED_LINES)
         buttons = QHBoxLayout()
         for button in (self.start, self.pause, self.stop):
             buttons.addWidget(button)
