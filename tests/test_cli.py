@@ -304,13 +304,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline:
-            metrics = run / "metrics.csv"
-            if (run / "checkpoints" / "last.pt").exists() and metrics.exists() and len(read_csv(metrics)) >= 12:
-                break
+        metrics = run / "metrics.csv"
+        while not ((run / "checkpoints" / "last.pt").exists() and metrics.exists() and len(read_csv(metrics)) >= 12):
+            if time.time() > deadline or proc.poll() is not None:
+                pytest.fail(f"no checkpoint and 12 metrics rows within 120 s (the trainer's exit code: {proc.poll()})")
             time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
     finally:
+        proc.kill()
         proc.wait(30)
     import torch
 
