@@ -31,6 +31,23 @@ Real features (--features FILE.npy[,FILE2.npy]: float32 (N, D) files, e.g. RUN/e
 cosine distances of its pairs (max_distance_error). One JSON line per width and re-rank count.
 
     .venv/bin/python benchmarks/neighbours.py --features RUN/embeddings/trained-...features.npy --widths full,128,64
+
+Structured wide features (--structured): isotropic rows are the wrong proxy for a wide encoder (no low-dimensional
+structure; real features have it: 128 principal axes hold ~98 % of the stage3-grid rows' squared norm). So: clusters
+in a --latent-dimensional subspace (centres and spread as above), mapped to --dim by a random orthonormal basis, plus
+isotropic noise holding --noise-share of the squared norm, with the same planted near-duplicates and outliers
+(outliers: random directions in all --dim, so off the subspace). Written chunk by chunk to a memory-mapped .npy in
+--workdir (float32 as the embeddings cache is: 1M x 2048 is 8 GB on disk; --dtype float16 halves the file, but
+the re-rank then copies it whole to float32) and read back read-only, so the features never sit in RAM whole.
+The graph is `analysis.graph.build_graph` on that memory map, Explore's path (principal axes, projection,
+NN-descent, re-rank in graph_reduce.py), each phase timed in place (axes_s, project_s, descent_s, rerank_s);
+peak_anon_mb is the peak of the process's anonymous memory (the page cache of the mapped file not counted, which
+peak_rss_mb, the kernel's peak resident size, includes); axes_share is the squared norm the searched principal axes
+hold (on the axes' own sample); recall@10 on --sample rows against exact neighbours over all rows (read in chunks).
+
+    .venv/bin/python benchmarks/neighbours.py --structured --rows 1000000 --dim 2048 --workdir /big/disk
+    .venv/bin/python benchmarks/neighbours.py --structured --rows 20000 --dim 512 --sample 2000 --exact-max-rows 0
+    (a smoke run: 20,000 rows are otherwise exact, torch; --exact-max-rows 0 takes the approximate path at any size)
 """
 
 from __future__ import annotations
@@ -69,6 +86,206 @@ def synthetic(rows: int, dim: int, clusters: int, seed: int = 0) -> tuple[np.nda
     x[copies] = 2.5 * x[originals] + 1e-3 * rng.standard_normal((planted, dim), dtype=np.float32)
     x[outliers] = rng.standard_normal((planted, dim), dtype=np.float32)  # a random direction: far from all clusters
     return x, np.stack([copies, originals], axis=1), outliers
+
+
+def structured_wide(
+    path: Path, rows: int, dim: int, clusters: int, latent: int, noise_share: float, dtype: str, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, dim) clustered features of low intrinsic dimension written to the .npy `path` chunk by chunk and
+    mapped back read-only; with planted pairs (P, 2) (copy row, original row) and outlier rows (P,) as `synthetic`."""
+    rng = np.random.default_rng(seed)
+    latent = min(latent, dim)
+    basis = np.linalg.qr(rng.standard_normal((dim, latent)))[0].T.astype(np.float32)  # (L, D) orthonormal rows
+    centres = rng.normal(size=(clusters, latent)).astype(np.float32)
+    spread = 0.35
+    # noise of variance s2 in each of dim axes holds noise_share of E|row|^2 = latent (1 + spread^2) + dim s2
+    signal = latent * (1 + spread**2)
+    sigma = float(np.sqrt(noise_share / max(1 - noise_share, 1e-9) * signal / dim))
+    out = np.lib.format.open_memmap(path, "w+", np.dtype(dtype), (rows, dim))
+    step = max(1, 2**26 // (4 * dim))  # 64 MiB of float32 rows at a time
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        z = centres[rng.integers(0, clusters, stop - start)]
+        z += spread * rng.standard_normal((stop - start, latent), dtype=np.float32)
+        chunk = z @ basis
+        chunk += sigma * rng.standard_normal((stop - start, dim), dtype=np.float32)
+        out[start:stop] = chunk
+    planted = min(PLANTED, rows // 10)
+    copies, originals, outliers = np.split(rng.choice(rows, size=3 * planted, replace=False), 3)
+    order = np.argsort(copies)  # a memory map's fancy assignment: rows in order
+    source = np.asarray(out[originals[order]], dtype=np.float32)
+    out[copies[order]] = 2.5 * source + 1e-3 * sigma * rng.standard_normal((planted, dim), dtype=np.float32)
+    scale = np.sqrt(signal + dim * sigma**2) / np.sqrt(dim)  # a typical row's norm
+    out[np.sort(outliers)] = scale * rng.standard_normal((planted, dim), dtype=np.float32)
+    out.flush()
+    del out
+    x = np.load(path, mmap_mode="r", allow_pickle=False)
+    return x, np.stack([copies, originals], axis=1), outliers
+
+
+def exact_neighbours_chunked(x: np.ndarray, rows: np.ndarray, k: int, budget_bytes: int = 2**28) -> np.ndarray:
+    """(len(rows), k) exact cosine nearest other rows of x[rows] among all of x, reading x a chunk of rows at a
+    time (a memory map is never normalised whole): a running top-k per query row (torch)."""
+    import torch
+
+    from workbench.analysis.neighbours import normalize_rows
+
+    n = len(x)
+    order = np.argsort(rows)
+    queries = torch.from_numpy(normalize_rows(x[rows[order]]))  # (S, D), read in row order from the map
+    query_rows = torch.from_numpy(rows[order])
+    best_sim = torch.full((len(rows), k), -float("inf"))
+    best_idx = torch.zeros((len(rows), k), dtype=torch.int64)
+    step = max(k, budget_bytes // (4 * max(len(rows), 1)))  # (S, step) similarities in the budget
+    with torch.no_grad():
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            sim = queries @ torch.from_numpy(normalize_rows(x[start:stop])).T  # (S, B)
+            own = (query_rows >= start) & (query_rows < stop)
+            sim[own.nonzero().squeeze(1), query_rows[own] - start] = -float("inf")  # not its own neighbour
+            top = sim.topk(min(k, stop - start), dim=1)
+            both_sim = torch.cat([best_sim, top.values], dim=1)
+            both_idx = torch.cat([best_idx, top.indices + start], dim=1)
+            keep = both_sim.topk(k, dim=1).indices
+            best_sim, best_idx = both_sim.gather(1, keep), both_idx.gather(1, keep)
+    out = np.empty((len(rows), k), np.int64)
+    out[order] = best_idx.numpy()
+    return out
+
+
+class AnonPeak:
+    """The peak of this process's anonymous resident memory (RssAnon: not the mapped file's page cache), sampled."""
+
+    def __init__(self, every_s: float = 0.1):
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def now() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.peak = max(self.peak, self.now())
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self.now())
+
+
+def _timed(module, name: str, times: dict) -> None:
+    """Wrap module.name so that its wall time adds to times[name] (the graph's phases, timed in place)."""
+    inner = getattr(module, name)
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            times[name] = times.get(name, 0.0) + time.perf_counter() - t
+
+    setattr(module, name, timed)
+
+
+def measure_structured(
+    rows: int,
+    dim: int,
+    k: int,
+    sample: int,
+    clusters: int,
+    latent: int,
+    noise_share: float,
+    dtype: str,
+    workdir: str,
+    exact_max_rows: int | None = None,
+) -> dict:
+    """The approximate graph of structured wide rows memory-mapped from disk, built as Explore builds it."""
+    import tempfile
+
+    from workbench.analysis import graph as graphs
+    from workbench.analysis import graph_reduce
+    from workbench.analysis.duplicates import duplicates_from_graph
+    from workbench.analysis.outliers import outliers_from_graph
+
+    anon = AnonPeak()
+    with tempfile.TemporaryDirectory(dir=workdir or None, prefix="neighbours-structured-") as tmp:
+        t = time.perf_counter()
+        file = Path(tmp) / "features.npy"
+        x, pairs, outliers = structured_wide(file, rows, dim, clusters, latent, noise_share, dtype)
+        write_s = time.perf_counter() - t
+        t = time.perf_counter()
+        warm = np.ascontiguousarray(x[:3000], dtype=np.float32)
+        graphs.build_graph(warm, k, exact_max_rows=0)  # torch, pynndescent's and the re-rank's numba kernels: untimed
+        compile_s = time.perf_counter() - t
+        exact = graphs.is_exact(rows, dim) if exact_max_rows is None else rows <= exact_max_rows
+        width = graphs.reduced_dim(dim)
+        axes = graph_reduce.principal_axes(x, width)
+        sample_rows = np.unique(np.linspace(0, rows - 1, min(graph_reduce.PCA_SAMPLE_ROWS, rows)).round().astype(int))
+        unit = graph_reduce.normalize_rows(x[sample_rows])
+        axes_share = float(np.square(unit @ axes).sum() / np.square(unit).sum())
+        del unit, warm
+        times: dict[str, float] = {}
+        for module, name in [(graph_reduce, "principal_axes"), (graph_reduce, "project"), (graphs, "_descent")]:
+            _timed(module, name, times)
+        _timed(graph_reduce, "rerank", times)
+        anon_before = AnonPeak.now()
+        t = time.perf_counter()
+        indices, distances = graphs.build_graph(x, k, exact_max_rows=exact_max_rows)
+        graph_s = time.perf_counter() - t
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t = time.perf_counter()
+        scores = outliers_from_graph(distances, 10)
+        found = duplicates_from_graph(indices, distances, DUPLICATE_THRESHOLD)
+        derived_s = time.perf_counter() - t
+        peak_anon = anon.stop()  # the graph's peak; the recall's reference below reads x in chunks of its own
+        check = np.random.default_rng(1).choice(rows, size=min(sample, rows), replace=False)
+        t = time.perf_counter()
+        truth = exact_neighbours_chunked(x, check, min(10, rows - 1))
+        exact_sample_s = time.perf_counter() - t
+        file_gb = x.nbytes / 2**30
+        del x
+    found_pairs = {(p.first, p.second) for p in found}
+    planted = {(int(min(a, b)), int(max(a, b))) for a, b in pairs}
+    top = set(np.argsort(-scores, kind="stable")[: 2 * len(outliers)].tolist())
+    return {
+        "generator": "structured",
+        "rows": rows,
+        "dim": dim,
+        "latent": min(latent, dim),
+        "noise_share": noise_share,
+        "dtype": dtype,
+        "file_gb": round(file_gb, 2),
+        "k": int(indices.shape[1]),
+        "path": "exact" if exact else "pynndescent",
+        "searched_dim": dim if exact else width,
+        "axes_share": round(axes_share, 4),
+        "write_s": round(write_s, 1),
+        "compile_s": round(compile_s, 1),
+        "axes_s": round(times.get("principal_axes", 0.0), 2),
+        "project_s": round(times.get("project", 0.0), 2),
+        "descent_s": round(times.get("_descent", 0.0), 2),
+        "rerank_s": round(times.get("rerank", 0.0), 2),
+        "graph_s": round(graph_s, 2),
+        "peak_rss_mb": round(peak_rss_mb),
+        "peak_anon_mb": round(peak_anon / 2**20),
+        "anon_before_graph_mb": round(anon_before / 2**20),
+        "recall_at_10": round(graphs.recall_at(indices[check], truth, 10), 4),
+        "recall_sample": int(len(check)),
+        "exact_sample_s": round(exact_sample_s, 1),
+        "derived_s": round(derived_s, 3),
+        "pairs_found": len(found),
+        "planted_duplicates_found": round(len(planted & found_pairs) / max(len(planted), 1), 3),
+        "planted_outliers_in_top": round(len(top & set(outliers.tolist())) / max(len(outliers), 1), 3),
+        "cpus": os.cpu_count(),
+    }
 
 
 def exact_neighbours(x: np.ndarray, rows: np.ndarray, k: int, batch: int = 1024) -> np.ndarray:
@@ -228,6 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", default="", help="comma-separated float32 (N, D) .npy files: real features")
     parser.add_argument("--widths", default="full,256,128,64,32", help="with --features: 'full' or P components")
     parser.add_argument("--rerank", default="16,24,32,49", help="with --features: candidates re-ranked in full")
+    parser.add_argument("--structured", action="store_true", help="clusters in a low-dimensional subspace, on disk")
+    parser.add_argument("--latent", type=int, default=48, help="with --structured: the subspace's dimension")
+    parser.add_argument("--noise-share", type=float, default=0.02, help="with --structured: noise's share of |x|^2")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="with --structured")
+    parser.add_argument("--workdir", default="", help="with --structured: folder for the .npy (default: the temp dir)")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # one configuration, this process
     args = parser.parse_args(argv)
     if args.features:
@@ -239,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
         _reduction_off()
     rows = [int(r) for r in args.rows.split(",")]
     dims = [int(d) for d in args.dim.split(",")]
+    if args.single and args.structured:
+        shape = (rows[0], dims[0], args.k, args.sample, args.clusters)
+        wide = (args.latent, args.noise_share, args.dtype, args.workdir, args.exact_max_rows)
+        line = measure_structured(*shape, *wide)
+        print(json.dumps(line), flush=True)
+        return 0
     if args.single:
         line = measure(rows[0], dims[0], args.k, args.sample, args.clusters, args.exact_max_rows)
         print(json.dumps(line), flush=True)
@@ -250,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd += [f"--sample={args.sample}", f"--clusters={args.clusters}"]
             cmd += [] if args.exact_max_rows is None else [f"--exact-max-rows={args.exact_max_rows}"]
             cmd += ["--no-reduce"] if args.no_reduce else []
+            if args.structured:
+                cmd += ["--structured", f"--latent={args.latent}", f"--noise-share={args.noise_share}"]
+                cmd += [f"--dtype={args.dtype}"] + ([f"--workdir={args.workdir}"] if args.workdir else [])
             done = subprocess.run(cmd, capture_output=True, text=True)  # a fresh process: its own peak memory
             line = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
             if line:

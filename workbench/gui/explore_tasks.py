@@ -74,8 +74,9 @@ def prepare_map(emb: Embedding, state: TaskState) -> MapData:
     state.check()
     import workbench.results.finetune  # noqa: F401 - the Fine-tune panel reads its defaults with the map: import here
 
-    rows = {p: i for i, p in enumerate(emb.paths)}
-    return MapData(emb, xy, rows_by_path=rows, label_set=LabelSet.from_embedding(emb), labels_path=labels_path(emb))
+    rows = {p: i for i, p in enumerate(emb.paths)}  # one index of the paths, for Find and the label set both
+    label_set = LabelSet.from_embedding(emb, rows=rows)
+    return MapData(emb, xy, rows_by_path=rows, label_set=label_set, labels_path=labels_path(emb))
 
 
 def labels_path(emb: Embedding) -> Path | None:
