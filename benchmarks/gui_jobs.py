@@ -95,6 +95,7 @@ def measure(app, name: str, start, done, watchdog: StallWatchdog, idle=None) -> 
     heartbeat = QTimer(interval=HEARTBEAT_MS)
     heartbeat.timeout.connect(lambda: (beats.append(time.perf_counter()), watchdog.beat()))
     watchdog.gui_places.clear(), watchdog.other_places.clear()
+    watchdog.collections.clear()  # the report names this job's long collections only, not those of earlier jobs
     watchdog.samples = 0
     heartbeat.start()
     watchdog.beat()

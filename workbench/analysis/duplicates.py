@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from workbench.errors import Cancelled
 # 1.0000 and are listed by content hash as well (identical_files).
 DEFAULT_THRESHOLD = 0.995
 MAX_PAIRS = 5000
+POLL_EVERY = 256  # files between cancellation checks and progress reports of identical_files
+WHOLE_READ_BYTES = 1 << 22  # files up to 4 MiB are hashed from one read
 
 
 @dataclass(frozen=True)
@@ -121,26 +124,48 @@ def identical_files(
     """Groups of rows whose files (`root / paths[i]`) have identical content, each sorted, ordered by first row.
 
     A file that cannot be read is left out of every group. Raises Cancelled when should_stop() returns True (polled
-    between files).
+    every POLL_EVERY files).
+
+    Little Python per file (plain string paths, one stat, a small file read and hashed in one call each): this runs
+    on a worker of the window, and while its Python holds the GIL the GUI thread waits for it.
     """
-    by_size: dict[int, list[int]] = {}
-    for row, rel in enumerate(paths):
-        try:
-            by_size.setdefault((Path(root) / rel).stat().st_size, []).append(row)
-        except OSError:
-            continue
-    todo = [row for rows in by_size.values() if len(rows) > 1 for row in rows]
+    root_text, stat, join = os.fspath(root), os.stat, os.path.join
+    sizes = np.full(len(paths), -1, dtype=np.int64)  # -1: unreadable
+    for start in range(0, len(paths), POLL_EVERY):
+        _check(should_stop)
+        stop = min(start + POLL_EVERY, len(paths))
+        chunk = []
+        for rel in paths[start:stop]:
+            try:
+                chunk.append(stat(join(root_text, rel)).st_size)
+            except OSError:
+                chunk.append(-1)
+        sizes[start:stop] = chunk
+    readable = np.flatnonzero(sizes >= 0)
+    _, inverse, counts = np.unique(sizes[readable], return_inverse=True, return_counts=True)
+    todo = readable[counts[inverse.reshape(-1)] > 1].tolist()  # rows sharing their size with another, in order
     by_hash: dict[tuple[int, bytes], list[int]] = {}
-    for done, row in enumerate(sorted(todo)):
-        if should_stop is not None and should_stop():
-            raise Cancelled("The duplicate search was cancelled.")
-        path = Path(root) / paths[row]
-        try:
-            with open(path, "rb") as f:
-                digest = hashlib.file_digest(f, "sha1").digest()
-            by_hash.setdefault((path.stat().st_size, digest), []).append(row)
-        except OSError:
-            continue
+    for start in range(0, len(todo), POLL_EVERY):
+        _check(should_stop)
+        for row in todo[start : start + POLL_EVERY]:
+            try:
+                digest = _sha1(join(root_text, paths[row]), int(sizes[row]))
+            except OSError:
+                continue
+            by_hash.setdefault((int(sizes[row]), digest), []).append(row)
         if progress is not None:
-            progress(done + 1, len(todo))
+            progress(min(start + POLL_EVERY, len(todo)), len(todo))
     return sorted((rows for rows in by_hash.values() if len(rows) > 1), key=lambda rows: rows[0])
+
+
+def _sha1(path: str, size: int) -> bytes:
+    """The SHA-1 of a file's content: read in one call when small (an image), else in blocks."""
+    with open(path, "rb", buffering=0) as f:
+        if size <= WHOLE_READ_BYTES:
+            return hashlib.sha1(f.read()).digest()
+        return hashlib.file_digest(f, "sha1").digest()
+
+
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("The duplicate search was cancelled.")

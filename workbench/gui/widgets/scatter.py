@@ -53,6 +53,13 @@ def smallest_int(values: np.ndarray) -> np.ndarray:
     return values.astype(np.result_type(np.min_scalar_type(lo), np.min_scalar_type(hi)), copy=False)
 
 
+def _show_points(item: SharedStyleScatter, x: np.ndarray, y: np.ndarray) -> None:
+    """An overlay's points; hidden when it has none, so that a paint of the map does not call into an empty item's
+    Python paint and bounds (each call from Qt into Python waits for the GIL while a worker holds it)."""
+    item.setData(x=x, y=y)
+    item.setVisible(len(x) > 0)
+
+
 class ScatterMap(pg.PlotWidget):
     """The map. Feed it coordinates (set_points) and colour groups (set_groups); it reports hover and click rows.
 
@@ -365,14 +372,14 @@ class ScatterMap(pg.PlotWidget):
             else:
                 self.selection_density.clear()
                 rows = np.flatnonzero(mask)
-        self.selected_item.setData(x=self._x[rows], y=self._y[rows])
+        _show_points(self.selected_item, self._x[rows], self._y[rows])
 
     def _draw_current(self) -> None:
         rows = np.array([self.current] if 0 <= self.current < len(self.xy) else [], dtype=np.int64)
-        self.current_item.setData(x=self._x[rows], y=self._y[rows])
+        _show_points(self.current_item, self._x[rows], self._y[rows])
         near = self.neighbour_rows[(self.neighbour_rows >= 0) & (self.neighbour_rows < len(self.xy))]
         near = near if len(rows) else np.zeros(0, dtype=np.int64)
-        self.neighbour_item.setData(x=self._x[near], y=self._y[near])
+        _show_points(self.neighbour_item, self._x[near], self._y[near])
 
     # ---- empty state
     def drawForeground(self, painter, rect) -> None:  # noqa: N802 - Qt's name
