@@ -7,7 +7,10 @@ For the default recipe (`workbench train` with no flags: SimCLR, small-cnn, 32 p
 seed comparison's model (seed-cnn with the `seed` augmentations, batch 256), it counts the FLOPs of one training step
 with torch.utils.flop_counter (forward + backward of every view; 1 MAC = 2 FLOPs), times `--steps` steps after two
 warm-up steps through the engine's own Trainer (augmentation + model + optimizer: what a user waits for), and times
-a 4096 x 4096 matmul with the same threads and precision as the peak. Prints a Markdown table, then one JSON line.
+a 4096 x 4096 matmul with the same threads and precision as the peak. Convolutions run other kernels than a matmul
+(oneDNN's direct or AMX convs), so it also times a large 3 x 3 convolution (256 -> 256 channels, 32 px, batch 32,
+channels_last, forward) as the conv peak, labelled apart: what a conv net's kernels reach at best in that precision
+(on this AMX Xeon about 1.4x the bf16 matmul). Prints a Markdown table, then one JSON line.
 Measure on a quiet machine (nothing else running).
 """
 
@@ -22,9 +25,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from workbench.augment.spec import preset
 from workbench.config import ExperimentConfig
+from workbench.engine.devices import reuse_freed_cpu_memory
 from workbench.engine.trainer import Trainer
 
 MATMUL_SIDE = 4096
+CONV_SHAPE = (32, 256, 32)  # batch, channels in = out, side: a 3 x 3 conv big enough to run at the conv kernels' best
 
 
 def recipes(precision: str) -> dict[str, ExperimentConfig]:
@@ -50,6 +55,24 @@ def matmul_peak_macs(dtype: torch.dtype, repeats: int = 5) -> float:
         torch.mm(a, b)
         best = min(best, time.perf_counter() - started)
     return MATMUL_SIDE**3 / best
+
+
+def conv_peak_macs(dtype: torch.dtype, repeats: int = 3) -> float:
+    """Multiply-accumulates per second of a large 3 x 3 convolution (forward, channels_last): the conv peak."""
+    batch, channels, side = CONV_SHAPE
+    x = torch.randn(batch, channels, side, side, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(channels, channels, 3, 3, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    release = reuse_freed_cpu_memory()  # as in training: a fresh output would be page-faulted in (3x slower here)
+    try:
+        torch.nn.functional.conv2d(x, w, padding=1)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            torch.nn.functional.conv2d(x, w, padding=1)
+            best = min(best, time.perf_counter() - started)
+    finally:
+        release()
+    return batch * channels * channels * 9 * side * side / best
 
 
 def step_macs_and_seconds(config: ExperimentConfig, steps: int) -> tuple[float, float, str]:
@@ -81,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     peaks: dict[str, float] = {}
+    conv_peaks: dict[str, float] = {}
     for name, config in recipes(args.precision).items():
         macs, seconds, used = step_macs_and_seconds(config, args.steps)
         if used not in peaks:
-            peaks[used] = matmul_peak_macs(torch.bfloat16 if used == "bf16" else torch.float32)
+            dtype = torch.bfloat16 if used == "bf16" else torch.float32
+            peaks[used], conv_peaks[used] = matmul_peak_macs(dtype), conv_peak_macs(dtype)
         achieved = macs / seconds
         rows.append(
             {
@@ -95,16 +120,22 @@ def main(argv: list[str] | None = None) -> int:
                 "achieved_gmacs_per_s": round(achieved / 1e9, 1),
                 "peak_gmacs_per_s": round(peaks[used] / 1e9, 1),
                 "share_of_peak": round(achieved / peaks[used], 3),
+                "conv_peak_gmacs_per_s": round(conv_peaks[used] / 1e9, 1),
+                "share_of_conv_peak": round(achieved / conv_peaks[used], 3),
                 "images_per_s": round(config.train.batch_size / seconds, 1),
             }
         )
     print(f"threads: {torch.get_num_threads()}, CPU capability: {torch.backends.cpu.get_cpu_capability()}\n")
-    print("| recipe | precision | GMAC / step | s / step | img/s | achieved GMAC/s | matmul peak GMAC/s | of peak |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| recipe | precision | GMAC / step | s / step | img/s | achieved GMAC/s | matmul peak GMAC/s | of matmul peak "
+        "| conv peak GMAC/s (3x3, 256 ch) | of conv peak |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {r['recipe']} | {r['precision']} | {r['gmacs_per_step']} | {r['step_s']} | {r['images_per_s']} | "
-            f"{r['achieved_gmacs_per_s']} | {r['peak_gmacs_per_s']} | {r['share_of_peak']:.0%} |"
+            f"{r['achieved_gmacs_per_s']} | {r['peak_gmacs_per_s']} | {r['share_of_peak']:.0%} | "
+            f"{r['conv_peak_gmacs_per_s']} | {r['share_of_conv_peak']:.0%} |"
         )
     print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
     return 0

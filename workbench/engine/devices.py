@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+import threading
+from collections.abc import Callable
+
 import torch
 
 from workbench.errors import ConfigError
@@ -55,3 +60,59 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if device.type == "mps" and precision == "bf16":
         raise ConfigError("train.precision 'bf16' is not supported on MPS; use fp16 or fp32.")
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+# glibc's mallopt parameters (malloc.h) and its defaults, restored when the last CPU trainer is gone.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_GLIBC_DEFAULTS = ((_M_MMAP_MAX, 65536), (_M_MMAP_THRESHOLD, 128 * 1024), (_M_TRIM_THRESHOLD, 128 * 1024))
+_reusers = 0
+_reuse_lock = threading.Lock()
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl has no tunable mmap threshold)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def reuse_freed_cpu_memory() -> Callable[[], None]:
+    """Keep freed memory in the process for reuse while a CPU trainer lives; returns the function that ends it.
+
+    glibc hands every allocation above 128 KiB to its own mmap and unmaps it on free, so each of a step's
+    activations (tens of MB at batch 256) is page-faulted in anew, every step: a ReLU over a fresh 32 MB tensor
+    took 10 ms instead of 2 ms here. Serving them from the heap and never trimming it reuses the pages; the
+    process keeps its peak training memory (about 20 % more with the heap's fragmentation: 1.15 -> 1.4 GB for the
+    default recipe in fp32) until the last trainer ends, when the defaults come back and the
+    free memory is returned (malloc_trim). Elsewhere (macOS, Windows, musl) a no-op. Our own because the usual cures
+    (jemalloc or tcmalloc through LD_PRELOAD, GLIBC_TUNABLES) act only when set before the process starts.
+    """
+    global _reusers
+    libc = _glibc()
+    if libc is None:
+        return lambda: None
+    with _reuse_lock:
+        _reusers += 1
+        if _reusers == 1:
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # mallopt takes a C int
+    released = False
+
+    def release() -> None:
+        global _reusers
+        nonlocal released
+        with _reuse_lock:
+            if released:
+                return
+            released = True
+            _reusers -= 1
+            if _reusers == 0:
+                for param, value in _GLIBC_DEFAULTS:
+                    libc.mallopt(param, value)
+                libc.malloc_trim(0)
+
+    return release
