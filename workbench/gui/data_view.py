@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from PySide6.QtCore import QMimeData, QModelIndex, Qt, Signal
+from PySide6.QtCore import QMimeData, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -29,9 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.data.checks import ISSUES, DataChecks, check_folder
-from workbench.data.decode import DecodeError, decode_image
-from workbench.data.scan import ScanReport, SkippedFile, scan_folder
-from workbench.errors import DataError
+from workbench.data.scan import ScanReport, scan_folder
+from workbench.gui.image_check import DECODE_SAMPLE, SIZE_SAMPLE, FolderCheck, check_images  # noqa: F401 - re-exported
 from workbench.gui.signals import emit
 from workbench.gui.widgets.data_checks import DataChecksPanel
 from workbench.gui.widgets.elided_label import ElidedLabel
@@ -40,8 +36,6 @@ from workbench.gui.widgets.scan_summary import ScanSummary
 from workbench.gui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 from workbench.gui.worker import TaskRunner, TaskState
 
-SIZE_SAMPLE = 2000  # image headers read for the size summary (evenly spread over the folder)
-DECODE_SAMPLE = 64  # images fully decoded to catch a folder of broken files early
 MAX_PICKED = 64  # images handed to the Augment workspace from a selection
 CHECK_WORKERS = max(1, (os.cpu_count() or 2) // 2)  # the data checks leave half the cores to the thumbnails
 
@@ -53,62 +47,6 @@ def folder_from_mime(mime: QMimeData) -> Path | None:
             path = Path(url.toLocalFile())
             return path if path.is_dir() else path.parent
     return None
-
-
-@dataclass
-class FolderCheck:
-    sizes: dict[str, int]  # original "WxH" -> count, over the sampled images
-    sampled: int  # images whose size was read
-    broken: list[SkippedFile]  # sampled files that cannot be decoded, with the engine's reason
-
-
-def _reason(path: Path) -> str | None:
-    """The engine's reason why `path` cannot be decoded, or None when it decodes."""
-    try:
-        decode_image(path, 8)
-    except DecodeError as exc:
-        return str(exc)
-    return None
-
-
-def check_images(report: ScanReport, state: TaskState, sizes_limit: int = SIZE_SAMPLE) -> FolderCheck:
-    """Image sizes from the headers of up to `sizes_limit` images; a full decode of up to DECODE_SAMPLE of them.
-
-    The scan only looks at names; this finds a folder whose files are all broken (truncated, not images)
-    before the user meets a grid of crosses. Raises DataError when every decoded sample fails.
-    """
-    n = len(report.paths)
-    decoded = set(np.linspace(0, n - 1, min(n, DECODE_SAMPLE)).round().astype(int).tolist())
-    spread = sorted(decoded | set(np.linspace(0, n - 1, min(n, sizes_limit)).round().astype(int).tolist()))
-    root = Path(report.root)
-    sizes: Counter[str] = Counter()
-    broken: list[SkippedFile] = []
-    failed_decodes = 0
-    for k, row in enumerate(spread):
-        state.check()
-        path = root / report.paths[row]
-        reason = _reason(path) if row in decoded else None
-        failed_decodes += reason is not None
-        if reason is None:
-            try:
-                with Image.open(path) as im:  # reads the header only
-                    sizes[f"{im.width}x{im.height}"] += 1
-            except Exception:  # noqa: BLE001 - any failure: ask the engine why
-                reason = _reason(path) or "cannot be read"
-        if reason is not None:
-            broken.append(SkippedFile(report.paths[row], reason))
-        state.progress(k + 1, len(spread))
-    if decoded and failed_decodes == len(decoded):
-        first = broken[0]
-        which = (
-            f"all {n:,} image files are broken"
-            if len(decoded) == n
-            else (f"none of the {len(decoded)} image files checked can be decoded")
-        )
-        raise DataError(
-            f"Folder '{report.root}' has no readable images: {which} (first: {first.path}: {first.reason})."
-        )
-    return FolderCheck(dict(sizes), len(spread), broken)
 
 
 def _scan(root: Path, keep_duplicate_links: bool, state: TaskState) -> tuple[ScanReport, FolderCheck]:
@@ -318,15 +256,31 @@ class DataView(QWidget):
         self.filter_bar.hide()
         self.grid.scrollToTop()
         self.detail.clear()
-        self._start_checks(report)
         skipped = self.summary.skipped_count()  # the scan's and the image check's
         notes = [f"{skipped:,} file{'s' if skipped != 1 else ''} skipped"] if skipped else []
         if report.duplicate_links:
             kept = "kept" if report.duplicate_links_kept else "left out"
             notes.append(f"{len(report.duplicate_links):,} duplicate links {kept}")
         emit(self.status, f"Opened {report.root}" + (f" ({'; '.join(notes)})" if notes else ""))
-        emit(self.folder_opened, report.root)
-        emit(self.report_ready, report)
+        emit(self.folder_opened, report.root)  # the window's title and recent folders: cheap, at once
+        # What the report starts runs in passes of its own, after the grid's layout (the next timer pass) and first
+        # paint (the one after): the checks' threads, then the other workspaces (Augment's samples, Train's
+        # estimate). All in one pass with the reset stalled the window for ~100 ms on a busy 2-core machine.
+        steps = [None, None, lambda: self._start_checks(report), lambda: emit(self.report_ready, report)]
+        self._after_scan(report, steps)
+
+    def _after_scan(self, report: ScanReport, steps: list) -> None:
+        """Run `steps` one per later event-loop pass (None: let a pass go by) while `report` is still the one shown."""
+
+        def run_next() -> None:
+            if self._report is report:
+                step = steps.pop(0)
+                if step is not None:
+                    step()
+                self._after_scan(report, steps)
+
+        if steps:
+            QTimer.singleShot(0, self, run_next)
 
     def _on_failed(self, text: str) -> None:
         emit(self.status, "The folder could not be opened.")

@@ -25,12 +25,15 @@ class ElidedLabel(QLabel):
     ):
         super().__init__(parent)
         self._elide = elide
+        self._shown: tuple[str, int, str] | None = None  # (text, width, elided): one elision per change, not per paint
         self.setTextFormat(Qt.TextFormat.PlainText)
         # Preferred, not Ignored: with room the text gets its width; without, the layout may shrink it to the minimum.
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        if text == self.text():
+            return  # a progress text set again: no relayout, no repaint, no elision
         super().setText(text)
         self._update_tooltip()
 
@@ -38,8 +41,14 @@ class ElidedLabel(QLabel):
         return self.displayed_text() != self.text()
 
     def displayed_text(self) -> str:
-        """The text as painted at the current width."""
-        return self.fontMetrics().elidedText(self.text(), self._elide, self.contentsRect().width())
+        """The text as painted at the current width (elided once per text and width: paints reuse it)."""
+        text, width = self.text(), self.contentsRect().width()
+        if self._shown is None or self._shown[:2] != (text, width):
+            self._shown = text, width, self._elided(text, width)
+        return self._shown[2]
+
+    def _elided(self, text: str, width: int) -> str:
+        return self.fontMetrics().elidedText(text, self._elide, width)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(MIN_WIDTH, self._line_height())
