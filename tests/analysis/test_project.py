@@ -20,6 +20,30 @@ def test_pca_2d_shape_dtype_and_dominant_direction():
     np.testing.assert_array_equal(y, pca_2d(x))  # deterministic, signs included
 
 
+def test_pca_2d_equals_sklearns_full_pca_signs_included():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(500, 12)) * np.linspace(6, 0.5, 12) + rng.normal(size=12)).astype(np.float32)
+    expected = PCA(n_components=2, svd_solver="full").fit_transform(x)
+    np.testing.assert_allclose(pca_2d(x), expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+
+
+def test_wide_rows_get_the_exact_principal_axes_by_subspace_iteration():
+    from workbench.analysis.project import EXACT_AXES_WIDTH, principal_axes
+
+    rng = np.random.default_rng(2)
+    d = EXACT_AXES_WIDTH + 300  # the iterative path
+    basis = np.linalg.qr(rng.normal(size=(d, 20)))[0]  # 20 latent axes of falling spread, plus noise
+    x = (rng.normal(size=(1500, 20)) * np.geomspace(10, 1, 20)) @ basis.T + rng.normal(size=(1500, d)) * 0.05
+    mean, axes = principal_axes(x)
+    centred = x - x.mean(axis=0)
+    exact = np.linalg.eigh(centred.T @ centred)[1][:, ::-1][:, :2]
+    np.testing.assert_allclose(mean, x.mean(axis=0))
+    np.testing.assert_allclose(np.abs(np.sum(axes * exact, axis=0)), [1.0, 1.0], atol=1e-6)  # the same axes
+    assert all(axes[np.abs(axes[:, j]).argmax(), j] > 0 for j in range(2))  # signs fixed as sklearn's
+
+
 def test_pca_2d_handles_tiny_inputs():
     assert pca_2d(np.ones((1, 5))).tolist() == [[0.0, 0.0]]
     two = pca_2d(np.array([[0.0, 0.0], [2.0, 0.0]]))

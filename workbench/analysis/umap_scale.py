@@ -165,13 +165,10 @@ def pca_start(x: np.ndarray, sample_rows: int | None = None) -> np.ndarray:
     largest loading positive)."""
     from workbench.analysis.graph_reduce import project
     from workbench.analysis.neighbours import normalize_rows
+    from workbench.analysis.project import principal_axes
 
-    n, d = x.shape
+    n = x.shape[0]
     rows = np.unique(np.linspace(0, n - 1, min(sample_rows or PCA_INIT_ROWS, n)).round().astype(np.int64))
-    a = normalize_rows(np.asarray(x[rows], dtype=np.float32)).astype(np.float64)
-    mean = a.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov(a, rowvar=False).reshape(d, d))  # eigenvalues ascending
-    axes = vectors[:, ::-1][:, :2] if d >= 2 else np.pad(vectors, ((0, 0), (0, 1)))
-    axes *= np.where(axes[np.abs(axes).argmax(axis=0), [0, 1]] < 0, -1.0, 1.0)
+    mean, axes = principal_axes(normalize_rows(np.asarray(x[rows], dtype=np.float32)))
     axes = np.ascontiguousarray(axes, dtype=np.float32)
     return project(x, axes) - (mean @ axes).astype(np.float32)

@@ -93,7 +93,6 @@ class ExploreView(PointActions, ExportActions, QWidget):
         self.point_runner = TaskRunner(self)
         self.dup_runner = TaskRunner(self)
         self.export_runner = TaskRunner(self)
-        self._warm_runner = TaskRunner(self)
         self._long = (self.runner, self.umap_runner, self.colour_runner, self.dup_runner, self.export_runner)
         for runner in (*self._long, self.point_runner):
             runner.failed.connect(self.failed)
@@ -167,12 +166,10 @@ class ExploreView(PointActions, ExportActions, QWidget):
         self._reload()
 
     def warm_up(self) -> None:
-        """Start the UMAP process (numba compiles there) and import the map's libraries on a worker thread, while
-        the images are embedded; open_run calls it."""
+        """Start the UMAP process (numba compiles there) while the images are embedded; open_run calls it. The first
+        map needs no import worth doing ahead (its PCA is numpy's; analysis.project.principal_axes says why)."""
         if self.auto_umap:
             self.umap.start()
-        if not self._warm_runner.is_running():
-            self._warm_runner.start(lambda state: (__import__("sklearn.decomposition"), __import__("scipy.spatial")))
 
     def mode(self) -> str:
         return self.controls.compare.currentData()
@@ -194,7 +191,7 @@ class ExploreView(PointActions, ExportActions, QWidget):
     def shutdown(self) -> None:
         """Cancel and wait for every background job of this workspace, and end the UMAP process (window close)."""
         self._umap_timer.stop()
-        runners = (*self._long, self.point_runner, self._warm_runner)
+        runners = (*self._long, self.point_runner)
         for runner in runners:
             runner.cancel(notify=False)
         self.umap.stop()  # a running fit is abandoned at once, so the cancelled UMAP task returns promptly

@@ -51,14 +51,11 @@ def quick_map(features: np.ndarray) -> np.ndarray:
     fit_rows = max(PCA_MIN_FIT_ROWS, int(PCA_FIT_FLOPS / max(d * d, 1)))
     if n <= fit_rows:
         return pca_2d(x)
-    from sklearn.decomposition import PCA
+    from workbench.analysis.project import principal_axes
 
     subset = np.linspace(0, n - 1, fit_rows).round().astype(np.int64)
-    pca = PCA(n_components=min(2, d), svd_solver="randomized", random_state=0).fit(x[subset])
-    axes = pca.components_.astype(np.float32)  # (2, D)
-    out = np.zeros((n, 2), dtype=np.float32)
-    out[:, : axes.shape[0]] = x @ axes.T - pca.mean_.astype(np.float32) @ axes.T  # = pca.transform(x), no copy of x
-    return out
+    mean, axes = (a.astype(np.float32) for a in principal_axes(x[subset]))
+    return x @ axes - mean @ axes  # = (x - mean) @ axes, without a centred copy of x
 
 
 @dataclass(frozen=True)
