@@ -277,14 +277,7 @@ def measure_structured(
         "peak_rss_mb": round(peak_rss_mb),
         "peak_anon_mb": round(peak_anon / 2**20),
         "anon_before_graph_mb": round(anon_before / 2**20),
-        "recall_at_10": round(graphs.recall_at(indices[check], truth, 10), 4),
-        "recall_sample": int(len(check)),
-        "exact_sample_s": round(exact_sample_s, 1),
-        "derived_s": round(derived_s, 3),
-        "pairs_found": len(found),
-        "planted_duplicates_found": round(len(planted & found_pairs) / max(len(planted), 1), 3),
-        "planted_outliers_in_top": round(len(top & set(outliers.tolist())) / max(len(outliers), 1), 3),
-        "cpus": os.cpu_count(),
+        **_found(indices, check, truth, exact_sample_s, derived_s, found, planted, found_pairs, top, outliers),
     }
 
 
@@ -346,14 +339,7 @@ def measure(rows: int, dim: int, k: int, sample: int, clusters: int, exact_max_r
         "graph_s": round(graph_s, 2),
         "peak_rss_mb": round(peak_mb),
         "data_mb": round(data_mb),
-        "recall_at_10": round(graphs.recall_at(indices[check], truth, 10), 4),
-        "recall_sample": int(len(check)),
-        "exact_sample_s": round(exact_sample_s, 2),
-        "derived_s": round(derived_s, 3),
-        "pairs_found": len(found),
-        "planted_duplicates_found": round(len(planted & found_pairs) / max(len(planted), 1), 3),
-        "planted_outliers_in_top": round(len(top & set(outliers.tolist())) / max(len(outliers), 1), 3),
-        "cpus": os.cpu_count(),
+        **_found(indices, check, truth, exact_sample_s, derived_s, found, planted, found_pairs, top, outliers),
     }
 
 
@@ -432,6 +418,22 @@ def measure_features(files: list[str], widths: list[str], reranks: list[int], k:
             )
     return lines
 
+
+
+def _found(indices, check, truth, exact_sample_s, derived_s, found, planted, found_pairs, top, outliers) -> dict:
+    """The quality half of a result line: recall on the sample and what was found of the planted rows."""
+    from workbench.analysis import graph as graphs
+
+    return {
+        "recall_at_10": round(graphs.recall_at(indices[check], truth, 10), 4),
+        "recall_sample": int(len(check)),
+        "exact_sample_s": round(exact_sample_s, 2),
+        "derived_s": round(derived_s, 3),
+        "pairs_found": len(found),
+        "planted_duplicates_found": round(len(planted & found_pairs) / max(len(planted), 1), 3),
+        "planted_outliers_in_top": round(len(top & set(outliers.tolist())) / max(len(outliers), 1), 3),
+        "cpus": os.cpu_count(),
+    }
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
