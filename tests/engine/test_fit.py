@@ -26,6 +26,9 @@ def tiny_config(data: Path, **train) -> ExperimentConfig:
     config.train.batch_size = 8
     config.train.workers = 0
     config.train.device = "cpu"
+    # fp32, not "auto": tests compare runs bit for bit, and on a CPU with native bf16 auto's timing check can choose
+    # differently for two fresh runs of a tiny model (its gain is near the threshold); tests/engine/test_precision.py
+    config.train.precision = "fp32"
     config.train.monitor_every_epochs = 1
     for key, value in train.items():
         setattr(config.train, key, value)

@@ -79,14 +79,14 @@ def test_the_start_up_check_leaves_weights_buffers_and_random_streams_untouched(
 
 def test_the_choice_is_reported_and_a_resume_keeps_it(image_folder, tmp_path):
     reporter = Messages()
-    fit(tiny_config(image_folder, max_steps=2), tmp_path / "run", reporter=reporter)
+    fit(tiny_config(image_folder, max_steps=2, precision="auto"), tmp_path / "run", reporter=reporter)
     state = RunDir(tmp_path / "run").load_checkpoint()
     assert state["precision"] in ("fp32", "bf16")  # bf16 only on a CPU with native bf16 that the check found faster
     assert any(text.startswith(f"Precision {state['precision']} (auto") for text in reporter.seen)
 
     state["precision"] = "bf16"  # as if "auto" had chosen bf16 on the machine that started the run
     resumed = Messages()
-    trainer = Trainer(tiny_config(image_folder), torch.device("cpu"), 16, notify=resumed.message)
+    trainer = Trainer(tiny_config(image_folder, precision="auto"), torch.device("cpu"), 16, notify=resumed.message)
     trainer.load_state_dict(state)
     assert trainer.amp_dtype == torch.bfloat16
     assert resumed.seen == ["Precision bf16 (auto, as chosen when the run started)."]

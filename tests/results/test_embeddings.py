@@ -35,6 +35,7 @@ def tiny_config(data: Path, steps: int = 2, image_size: int = 16) -> ExperimentC
     config.method.proj_output_dim = 16
     config.train.batch_size = 8
     config.train.max_steps = steps
+    config.train.precision = "fp32"  # fine-tunes inherit it; see tests/engine/test_fit.py's tiny_config
     config.train.workers = 0
     config.train.device = "cpu"
     config.train.monitor_every_epochs = 0

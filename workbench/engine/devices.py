@@ -62,7 +62,7 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
-# glibc's mallopt parameters (malloc.h) and its defaults, restored when the last CPU trainer is gone.
+# glibc's mallopt parameters (malloc.h) and its defaults, restored when the last holder releases them.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _GLIBC_DEFAULTS = ((_M_MMAP_MAX, 65536), (_M_MMAP_THRESHOLD, 128 * 1024), (_M_TRIM_THRESHOLD, 128 * 1024))
 _reusers = 0
@@ -81,13 +81,13 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def reuse_freed_cpu_memory() -> Callable[[], None]:
-    """Keep freed memory in the process for reuse while a CPU trainer lives; returns the function that ends it.
+    """Keep freed memory in the process for reuse until the returned function is called (fit() holds it for a run).
 
     glibc hands every allocation above 128 KiB to its own mmap and unmaps it on free, so each of a step's
     activations (tens of MB at batch 256) is page-faulted in anew, every step: a ReLU over a fresh 32 MB tensor
     took 10 ms instead of 2 ms here. Serving them from the heap and never trimming it reuses the pages; the
     process keeps its peak training memory (about 20 % more with the heap's fragmentation: 1.15 -> 1.4 GB for the
-    default recipe in fp32) until the last trainer ends, when the defaults come back and the
+    default recipe in fp32) until the last holder releases it, when the defaults come back and the
     free memory is returned (malloc_trim). Elsewhere (macOS, Windows, musl) a no-op. Our own because the usual cures
     (jemalloc or tcmalloc through LD_PRELOAD, GLIBC_TUNABLES) act only when set before the process starts.
     """

@@ -20,7 +20,7 @@ from workbench.config import ExperimentConfig
 from workbench.data import ImageSet, default_cache_dir, demo_dataset_path, load_images
 from workbench.engine import timing
 from workbench.engine.checkpoints import BestCheckpoint, CheckpointPolicy
-from workbench.engine.devices import resolve_device
+from workbench.engine.devices import resolve_device, reuse_freed_cpu_memory
 from workbench.engine.monitor import Monitor, epoch_metrics
 from workbench.engine.previews import Previewer
 from workbench.engine.report import NullReporter, Reporter, StepReport
@@ -104,6 +104,8 @@ def fit(
     folder read-only or deleted), the last checkpoint left intact."""
     reporter = reporter or NullReporter()
     session = Session(dist.is_main_process(), reporter)
+    # For the run only: freed memory stays in the process, so each step's activations reuse it (engine/devices.py)
+    release_memory = reuse_freed_cpu_memory()
     try:
         return _fit(config, run_dir, reporter, resume, images, session)
     except WriteError as exc:
@@ -112,6 +114,7 @@ def fit(
         raise TrainingError(text) from None
     finally:
         session.close()
+        release_memory()
 
 
 def _fit(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import math
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from workbench import dist
 from workbench.augment.views import make_views
 from workbench.config import ExperimentConfig
 from workbench.data import ImageSet
-from workbench.engine.devices import autocast_dtype, reuse_freed_cpu_memory
+from workbench.engine.devices import autocast_dtype
 from workbench.engine.optim import build_optimizer, lr_at, set_lr
 from workbench.engine.precision import DTYPE_NAMES, PrecisionChoice, choose_precision
 from workbench.errors import TrainingError
@@ -67,8 +66,6 @@ class Trainer:
     ):
         self.config, self.device = config, device
         self.notify = notify or (lambda text: None)  # one-line messages for the run's log (precision, compile)
-        if device.type == "cpu":  # a step's activations reuse freed pages instead of faulting in new ones
-            weakref.finalize(self, reuse_freed_cpu_memory())
         torch.manual_seed(config.train.seed)
         self.method = dist.convert_batchnorm(build_method(config), device)
         if dist.rank() > 0:  # the same initial weights everywhere; any global-generator draw differs per process
