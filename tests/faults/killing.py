@@ -43,6 +43,7 @@ def kill_config(data: Path, max_steps: int = 16) -> ExperimentConfig:
     config.train.epochs = 1000
     config.train.workers = 0
     config.train.device = "cpu"
+    config.train.precision = "fp32"  # two fresh runs compared bit for bit: see tests/engine/test_fit.py
     config.train.checkpoint_every_s = 1e-6  # `last` after every step
     config.train.checkpoint_every_epochs = 0
     config.train.monitor_every_epochs = 0
