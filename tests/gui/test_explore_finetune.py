@@ -117,8 +117,9 @@ def test_cancel_leaves_a_resumable_run_that_the_train_workspace_lists_and_resume
 
     assert train.start(out)  # Resume in the Train workspace: the fine-tune goes on from its checkpoint
     qtbot.waitUntil(lambda: not train.is_training(), timeout=TIMEOUT)
-    assert train.job.error is None and _status(out)["status"] == "finished" and _status(out)["step"] == 40
-    assert [int(r["step"]) for r in _rows(out / "metrics.csv")] == list(range(1, 41))
+    final = _status(out)["step"]  # 40, or earlier where the held-out accuracy stopped improving (patience)
+    assert train.job.error is None and _status(out)["status"] == "finished" and status["step"] < final <= 40
+    assert [int(r["step"]) for r in _rows(out / "metrics.csv")] == list(range(1, final + 1))
     assert RunDir.open(out).load_config().finetune.parent == str(parent.resolve())
 
 
