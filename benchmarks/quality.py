@@ -5,7 +5,10 @@
 
 Trains with `workbench train` (snapshots every --every seconds), then scores every snapshot on DATA/test with
 DATA/train as the kNN memory bank, plus the same encoder untrained and raw pixels. --representations all also scores
-every representation the encoder offers (to choose the default). The last line is one JSON object.
+every representation the encoder offers (to choose the default). One JSON line per run.
+
+--seeds 0,1 trains once per seed (in OUT/seed-K) and ends with a summary line: the initial weights' seed moves kNN by
+0.7-1.2 points on the Fashion-MNIST split, more than most recipe changes, so compare recipes by their mean.
 """
 
 from __future__ import annotations
@@ -31,15 +34,33 @@ from workbench.results.evaluate import _labels_against, load_encoder
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --seed is a training flag
+    )
     parser.add_argument("--data", required=True, type=Path, help="folder with train/ and test/ class folders")
     parser.add_argument("--budget", type=float, default=240.0, help="training time budget in seconds")
     parser.add_argument("--every", type=float, default=60.0, help="snapshot interval in seconds")
     parser.add_argument("--out", type=Path, help="run folder (default: a temporary folder)")
     parser.add_argument("--representations", default="config", help="'config' or 'all'")
+    parser.add_argument("--seeds", help="comma-separated seeds: one run each, then a summary line (mean, spread)")
     args, train_flags = parser.parse_known_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="quality-")) / "run"
+    if "--seed" in train_flags and args.seeds:
+        sys.exit("give either --seed or --seeds")
+    if not args.seeds:
+        print(json.dumps(measure(args, train_flags, out)))
+        return
+    results = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        results.append(measure(args, [*train_flags, "--seed", str(seed)], out / f"seed-{seed}"))
+        print(json.dumps(results[-1]), flush=True)
+    print(json.dumps(_summary(results)))
 
+
+def measure(args: argparse.Namespace, train_flags: list[str], out: Path) -> dict:
+    """Train one run into `out` with `workbench train` and score it; the result as a dict."""
     # The snapshot interval goes into the config the run is started with (a copy of --config if one is given).
     base = ExperimentConfig()
     if "--config" in train_flags:
@@ -93,6 +114,7 @@ def main() -> None:
         "preset": config.augment.name,
         "image_size": config.data.image_size,
         "batch_size": config.train.batch_size,
+        "seed": config.train.seed,
         "budget_s": args.budget,
         "steps": status.get("step"),
         "train_wall_s": round(wall, 1),
@@ -120,7 +142,18 @@ def main() -> None:
         ),
         4,
     )
-    print(json.dumps(result))
+    return result
+
+
+def _summary(results: list[dict]) -> dict:
+    """Per-score mean, min and max over the seeds' runs, for every score the runs share."""
+    keys = [k for k in results[0] if k.startswith(("knn_top1", "linear_top1")) and all(k in r for r in results)]
+    summary: dict = {"seeds": [r["seed"] for r in results], "steps": [r["steps"] for r in results]}
+    for key in keys:
+        values = [r[key] for r in results]
+        summary[f"{key}_mean"] = round(sum(values) / len(values), 4)
+        summary[f"{key}_min"], summary[f"{key}_max"] = min(values), max(values)
+    return summary
 
 
 def _seconds(name: str) -> float:
